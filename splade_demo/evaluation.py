@@ -1,0 +1,73 @@
+"""Page-level evaluation with ir-measures: nDCG@10, R@10 and RR (reciprocal rank).
+
+A passage ranking is collapsed to pages in order of first appearance (DESIGN.md). Gains are
+the grades (trec_eval's nDCG, Järvelin & Kekäläinen 2002); R@10 and RR count grade >= 1.
+A query for which a method retrieves nothing scores 0 on every measure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import ir_measures
+from ir_measures import RR, Qrel, R, ScoredDoc, nDCG
+
+from splade_demo.corpus import LabelledQuery
+from splade_demo.ranking import Hit, pages_in_order
+
+MEASURES = (nDCG @ 10, R @ 10, RR)
+MEASURE_NAMES: tuple[str, ...] = ("nDCG@10", "R@10", "RR")
+EVAL_DEPTH = 1000  # passages retrieved per query before collapsing to pages
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """One query's page-level metrics under one method."""
+
+    query_id: str
+    text: str
+    kind: str | None
+    metrics: dict[str, float]
+    pages: tuple[str, ...]
+
+
+def page_run(query_id: str, hits: Sequence[Hit]) -> list[ScoredDoc]:
+    """The page-level run of one query: page i of n scores n - i."""
+    pages = pages_in_order(list(hits))
+    return [ScoredDoc(query_id, page, float(len(pages) - i)) for i, page in enumerate(pages)]
+
+
+def evaluate_rankings(queries: Sequence[LabelledQuery], rankings: dict[str, Sequence[Hit]]) -> list[QueryResult]:
+    """Per-query metrics of passage rankings (`rankings[query.id]`)."""
+    qrels = [Qrel(q.id, page, grade) for q in queries for page, grade in q.rel.items()]
+    run = [doc for q in queries for doc in page_run(q.id, rankings.get(q.id, []))]
+    values: dict[str, dict[str, float]] = {q.id: dict.fromkeys(MEASURE_NAMES, 0.0) for q in queries}
+    for metric in ir_measures.iter_calc(list(MEASURES), qrels, run):
+        values[metric.query_id][str(metric.measure)] = float(metric.value)
+    return [
+        QueryResult(q.id, q.text, q.kind, values[q.id], tuple(pages_in_order(list(rankings.get(q.id, [])))))
+        for q in queries
+    ]
+
+
+def mean_metrics(results: Sequence[QueryResult], kind: str | None = None) -> dict[str, float]:
+    """Mean of each measure over the results (only those of `kind` if given)."""
+    chosen = [r for r in results if kind is None or r.kind == kind]
+    if not chosen:
+        return dict.fromkeys(MEASURE_NAMES, float("nan"))
+    return {name: sum(r.metrics[name] for r in chosen) / len(chosen) for name in MEASURE_NAMES}
+
+
+def evaluate_method(
+    queries: Sequence[LabelledQuery],
+    rank: Callable[[str], Sequence[Hit]],
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[QueryResult]:
+    """Run `rank(query_text)` for every query and score the rankings."""
+    rankings: dict[str, Sequence[Hit]] = {}
+    for done, query in enumerate(queries, start=1):
+        rankings[query.id] = rank(query.text)
+        if on_progress is not None:
+            on_progress(done, len(queries))
+    return evaluate_rankings(queries, rankings)

