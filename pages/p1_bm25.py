@@ -1,6 +1,89 @@
-"""1 · What BM25 misses (being built)."""
+"""1 · A developer documentation search system: what BM25 matches, and what it misses."""
 
+from __future__ import annotations
+
+import html
+
+import pandas as pd
 import streamlit as st
 
-st.title("What BM25 misses")
-st.info("This page is being built.")
+from splade_demo.analyzer import analyze_tokens
+from splade_demo.app_state import bm25_resource, checked_query, current_settings, labelled_query
+from splade_demo.corpus import CorpusError
+from splade_demo.figures.bm25 import contribution_bars
+from splade_demo.lexical_gap import bm25_report
+from splade_demo.snippets import segments_to_html, snippet_segments
+
+st.title("A developer documentation search system")
+st.markdown(
+    "BM25 scores a passage by the query words it contains: rare words count more (idf), repeats count less and "
+    "less (tf saturation), long passages are penalised. It never sees a word the query does not contain."
+)
+
+query = checked_query()
+if query.empty:
+    st.stop()
+settings = current_settings()
+try:
+    index = bm25_resource(settings.corpus)
+except CorpusError as exc:
+    st.warning(f"The corpus could not be loaded: {exc}")
+    st.stop()
+
+tokens = analyze_tokens(query.text)
+st.markdown(
+    "**What BM25 searches for** (lower-cased, stop words dropped, Snowball stems): "
+    + " · ".join(f"~~`{t.surface}`~~" if t.is_stop_word else f"`{t.surface}` → `{t.term}`" for t in tokens[:40])
+    if tokens else "**What BM25 searches for:** nothing: the query has no words BM25 can index."
+)
+k = st.slider("Results to show (k)", 3, 30, 10, key="p1_k")
+labelled = labelled_query(query.text)
+report = bm25_report(index, query.text, k, labelled)
+
+if report.unknown_terms:
+    st.info("Not in any passage of this corpus, so BM25 cannot use: " + ", ".join(f"`{t}`" for t in report.unknown_terms[:20]))
+if not report.hits:
+    st.warning("BM25 found no passage that contains any of the query's words. That is vocabulary mismatch at its starkest.")
+    st.stop()
+
+st.plotly_chart(contribution_bars(report.hits, report.contributions, st.session_state.get("presenter", False)),
+                width="stretch", key="p1_chart")
+
+relevant_grade = {p.source: p.grade for p in report.relevant}
+st.subheader(f"BM25 top {len(report.hits)} on `{settings.corpus if len(settings.corpus) < 40 else 'custom'}`")
+matched_terms = set(report.query_terms)
+for hit in report.hits:
+    passage = index.corpus.passages[hit.index]
+    grade = relevant_grade.get(hit.source)
+    marker = {2: "✅ answers it · ", 1: "☑️ helps · "}.get(grade or 0, "")
+    title = html.escape(hit.title)
+    link = f'<a href="{html.escape(hit.url, quote=True)}" target="_blank" rel="noopener">{title}</a>' \
+        if hit.url.startswith("https://") else title
+    st.html(
+        f"<div style='margin-bottom:0.8em'><b>{hit.rank}. {link}</b> — {html.escape(hit.section)} "
+        f"<small>({marker}score {hit.score:.2f} · <code>{html.escape(hit.source)}</code>)</small><br>"
+        f"<span style='font-size:0.95em'>{segments_to_html(snippet_segments(passage.text, matched_terms))}</span></div>"
+    )
+
+st.subheader("What BM25 missed")
+if labelled is None:
+    st.info("This query has no relevance labels, so there is no answer key. Pick an example query in the sidebar "
+            "(for instance “python memory management”) to see which answering pages BM25 never reaches.")
+    st.stop()
+rows = [
+    {"page": p.source, "title": p.title, "grade": {2: "answers it", 1: "helps"}.get(p.grade, str(p.grade)),
+     "BM25 page rank": p.page_rank if p.page_rank is not None else "never retrieved",
+     "shares a query word": "yes" if p.shares_terms else "no"}
+    for p in report.relevant
+]
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+missed = [p for p in report.relevant if p.missed(k)]
+if not missed:
+    st.success(f"Every labelled page is in BM25's top {k} pages for this query: a lexical query, where BM25 does well.")
+for page in missed:
+    where = f"ranked {page.page_rank} among pages" if page.page_rank else "never retrieved"
+    reason = "It shares no word with the query." if not page.shares_terms else "It shares some words, but other pages use them more."
+    st.markdown(
+        f"- **{page.title}** (`{page.source}`, {where}). {reason} It speaks of: "
+        + ", ".join(f"`{w}`" for w in page.words_instead)
+    )

@@ -12,10 +12,6 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: real-browser or long-running tests")
-
-
 @pytest.fixture(scope="session", autouse=True)
 def offline_hub_and_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """No test reaches a model hub; every test run gets its own cache folder."""
