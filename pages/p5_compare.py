@@ -1,6 +1,140 @@
-"""BM25 vs SPLADE (not built yet)."""
+"""5 · BM25 vs SPLADE: both rankings, why each passage scored, and the evidence over labelled queries."""
 
+from __future__ import annotations
+
+import pandas as pd
 import streamlit as st
 
+from splade_demo.analyzer import analyze
+from splade_demo.app_state import (
+    IndexBuildError, bm25_resource, chart_config, checked_query, current_settings, evaluation_resource,
+    labelled_query, splade_encoder_resource, splade_index_resource, splade_query_encoding,
+)
+from splade_demo.comparison import compare_rankings
+from splade_demo.corpus import CorpusError
+from splade_demo.evaluation import summary_rows
+from splade_demo.figures.compare import bm25_breakdown_bar, delta_ndcg_chart, slope_chart, splade_breakdown_bar
+from splade_demo.models import ModelUnavailable
+from splade_demo.splade import shared_terms
+
 st.title("BM25 vs SPLADE")
-st.info("This page is not built yet. It will show both rankings side by side, score breakdowns, and metrics over the labelled queries.")
+st.markdown(
+    "The same query, ranked both ways. BM25 adds up idf × tf over the words the query and passage share; SPLADE "
+    "adds up q_t · d_t over the vocabulary terms both vectors hold, including the expansion terms neither text contains."
+)
+
+query = checked_query()
+if query.empty:
+    st.stop()
+settings = current_settings()
+presenter = st.session_state.get("presenter", False)
+try:
+    bm25 = bm25_resource(settings.corpus)
+    encoder = splade_encoder_resource(settings.splade_model, settings.precision)
+    index = splade_index_resource(settings.splade_model, settings.precision, settings.corpus, str(settings.cache_dir))
+except ModelUnavailable as exc:
+    st.warning(str(exc))
+    st.stop()
+except (CorpusError, IndexBuildError) as exc:
+    st.warning(str(exc))
+    st.stop()
+
+encoding = splade_query_encoding(settings.splade_model, settings.precision, query.text)
+if encoding.truncated:
+    st.info(f"The query is {encoding.n_tokens} word pieces long; SPLADE used the first {len(encoding.tokens)}.")
+k = st.slider("Results per ranking (k)", 5, 20, 10, key="p5_k")
+comparison = compare_rankings(bm25, index, encoding.vector, query.text, k)
+labelled = labelled_query(query.text)
+grades = labelled.rel if labelled else {}
+wins = {h.id for h in comparison.mismatch_wins}
+
+
+def ranking_table(hits, mark_wins: bool = False) -> pd.DataFrame:
+    return pd.DataFrame([
+        {"#": h.rank, "title": h.title, "section": h.section, "score": round(h.score, 3),
+         "relevant": {2: "✅ answers", 1: "☑️ helps"}.get(grades.get(h.source, 0), ""),
+         **({"no shared word": "⭐" if h.id in wins else ""} if mark_wins else {})}
+        for h in hits
+    ])
+
+
+columns = st.columns(3)
+for column, name, hits, note in [
+    (columns[0], "BM25", comparison.bm25, "word overlap"),
+    (columns[1], "SPLADE", comparison.splade, "⭐ = shares no analysed word with the query"),
+    (columns[2], "Hybrid (RRF)", comparison.hybrid, "1/(60 + rank), summed over both rankings"),
+]:
+    with column:
+        st.subheader(name)
+        st.caption(note)
+        if hits:
+            st.dataframe(ranking_table(hits, mark_wins=name == "SPLADE"), hide_index=True, width="stretch")
+        else:
+            st.info(f"{name} scored no passage above zero for this query.")
+        st.download_button(f"{name} ranking as CSV", ranking_table(hits).to_csv(index=False).encode(),
+                           file_name=f"{name.split()[0].lower()}_ranking.csv", mime="text/csv", key=f"p5_csv_{name}")
+
+if comparison.changes:
+    st.plotly_chart(slope_chart(comparison.changes, k, set(grades), presenter), width="stretch", key="p5_slope",
+                    config=chart_config("p5_rank_changes"))
+if comparison.mismatch_wins:
+    relevant_wins = [h for h in comparison.mismatch_wins if h.source in grades]
+    st.success(
+        f"{len(comparison.mismatch_wins)} of SPLADE's top {k} share no analysed word with the query"
+        + (f"; {len(relevant_wins)} of them are labelled relevant: vocabulary-mismatch wins." if relevant_wins else ".")
+    )
+
+st.header("Why did this passage score?")
+candidates = {h.id: h for h in [*comparison.splade, *comparison.bm25]}
+if not candidates:
+    st.info("Neither method retrieved anything to explain.")
+else:
+    chosen = st.selectbox(
+        "Passage", list(candidates), key="p5_doc",
+        format_func=lambda pid: f"{candidates[pid].title} — {candidates[pid].section}"[:120],
+    )
+    hit = candidates[chosen]
+    shares = shared_terms(encoding.vector, index.doc_vector(hit.index), encoder.vocab)
+    query_pieces = set(encoding.tokens)
+    left, right = st.columns(2)
+    with left:
+        total = sum(s.contribution for s in shares)
+        st.markdown(f"**SPLADE: {total:.2f}** from {len(shares)} shared terms")
+        if shares:
+            st.plotly_chart(splade_breakdown_bar(shares, query_pieces, presenter), width="stretch", key="p5_splade_bar",
+                            config=chart_config("p5_splade_breakdown"))
+            expansion = [s.term for s in shares if s.term not in query_pieces]
+            if expansion:
+                st.markdown("Expansion terms that matched: " + ", ".join(f"`{t}`" for t in expansion[:15]))
+        else:
+            st.info("The two SPLADE vectors share no term: the score is zero.")
+    with right:
+        rows = bm25.explain(analyze(query.text), hit.index)
+        bm25_total = sum(r.contribution for r in rows)
+        st.markdown(f"**BM25: {bm25_total:.2f}** from {sum(r.tf > 0 for r in rows)} matching query words")
+        if bm25_total > 0:
+            st.plotly_chart(bm25_breakdown_bar(rows, presenter), width="stretch", key="p5_bm25_bar",
+                            config=chart_config("p5_bm25_breakdown"))
+        else:
+            st.info("No query word occurs in this passage: BM25 gives it zero.")
+    st.download_button(
+        "The query's SPLADE vector as CSV",
+        pd.DataFrame(encoding.top_terms(encoder.vocab, encoding.nnz), columns=["term", "weight"]).to_csv(index=False).encode(),
+        file_name="splade_query_vector.csv", mime="text/csv", key="p5_csv_vector",
+    )
+
+st.header("The evidence: every labelled query")
+st.markdown(
+    "Page-level nDCG@10, recall@10 and reciprocal rank (computed with `ir-measures`), for each method, over all "
+    "labelled queries and split into *vocabulary-mismatch* queries (the answer uses other words) and *lexical* ones."
+)
+try:
+    results = evaluation_resource(settings.splade_model, settings.precision, settings.corpus, str(settings.cache_dir),
+                                  settings.glove)
+except CorpusError as exc:
+    st.warning(f"The labelled queries could not be loaded: {exc}")
+    st.stop()
+st.dataframe(pd.DataFrame(summary_rows(results)).round(3), hide_index=True, width="stretch")
+st.plotly_chart(delta_ndcg_chart(results["bm25"], results["splade"], presenter), width="stretch", key="p5_delta",
+                config=chart_config("p5_delta_ndcg"))
+st.caption(f"Model: `{settings.splade_model}` · corpus: `{settings.corpus}` · precision: {encoder.precision}.")

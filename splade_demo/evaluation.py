@@ -71,3 +71,14 @@ def evaluate_method(
         if on_progress is not None:
             on_progress(done, len(queries))
     return evaluate_rankings(queries, rankings)
+
+
+def summary_rows(results_by_method: dict[str, list[QueryResult]]) -> list[dict[str, object]]:
+    """One row per method and query subset (all, then each kind), with the mean of each measure."""
+    rows: list[dict[str, object]] = []
+    for method, results in results_by_method.items():
+        kinds = sorted({r.kind for r in results if r.kind})
+        for subset in [None, *kinds]:
+            count = sum(1 for r in results if subset is None or r.kind == subset)
+            rows.append({"method": method, "queries": f"{subset or 'all'} ({count})", **mean_metrics(results, subset)})
+    return rows

@@ -52,7 +52,7 @@ def splade_hits(encoder: "SpladeEncoder", index: "SpladeIndex", query: str, k: i
 
 
 def hybrid_hits(bm25: list[Hit], splade: list[Hit], corpus: Corpus, k: int) -> list[Hit]:
-    """Reciprocal rank fusion of two rankings (k = 60)."""
+    """Reciprocal rank fusion (k = 60) of two rankings, each cut at FUSION_DEPTH by the caller."""
     fused = reciprocal_rank_fusion([[h.index for h in bm25], [h.index for h in splade]])
     hits: list[Hit] = []
     for index, score in fused[:k]:
@@ -105,5 +105,5 @@ class Searcher:
             return glove_bm25_hits(self.bm25, self.vectors, query, k)
         if method == "splade":
             return splade_hits(self.splade_encoder, self.splade_index, query, k)
-        depth = max(k, FUSION_DEPTH)
-        return hybrid_hits(bm25_hits(self.bm25, query, depth), splade_hits(self.splade_encoder, self.splade_index, query, depth), self.corpus, k)
+        return hybrid_hits(bm25_hits(self.bm25, query, FUSION_DEPTH),
+                           splade_hits(self.splade_encoder, self.splade_index, query, FUSION_DEPTH), self.corpus, k)
