@@ -1,0 +1,56 @@
+"""AppTest of page 5 with the real tiny SPLADE on a tiny corpus, and with a missing model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO_ROOT
+
+
+def run_page_5(query: str) -> AppTest:
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=600)
+    at.session_state["query"] = query
+    at.run()
+    at.switch_page("pages/p5_compare.py")
+    return at.run()
+
+
+@pytest.fixture()
+def tiny_setup(monkeypatch: pytest.MonkeyPatch, tiny_splade_dir: Path, tiny_corpus_path: Path) -> None:
+    monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
+    monkeypatch.setenv("SPLADE_DEMO_MLM_MODEL", str(tiny_splade_dir))
+    monkeypatch.setenv("SPLADE_DEMO_CORPUS", str(tiny_corpus_path))
+
+
+def test_page_five_shows_both_rankings_breakdowns_and_metrics(tiny_setup: None) -> None:
+    at = run_page_5("python memory management")
+    assert not at.exception, [e.value for e in at.exception]
+    tables = [df.value for df in at.dataframe]
+    rankings, metrics = tables[:3], tables[3]
+    assert all(list(t.columns[:4]) == ["#", "title", "section", "score"] for t in rankings)
+    assert "✅ answers" in set(rankings[1]["relevant"])  # the labelled memory page, found by SPLADE
+    assert set(metrics["method"]) >= {"bm25", "splade", "hybrid"}
+    assert {"nDCG@10", "R@10", "RR"} <= set(metrics.columns)
+    assert any(q.startswith("mismatch") for q in metrics["queries"])
+    # slope chart, SPLADE breakdown, BM25 breakdown, ΔnDCG chart
+    assert len(at.get("plotly_chart")) == 4
+    assert any(m.value.startswith("**SPLADE:") for m in at.markdown)
+
+
+def test_page_five_explains_another_passage(tiny_setup: None) -> None:
+    at = run_page_5("python memory management")
+    box = at.selectbox(key="p5_doc")
+    other = box.options[-1]
+    box.select(other).run()
+    assert not at.exception
+
+
+def test_page_five_missing_model_is_a_message(monkeypatch: pytest.MonkeyPatch, tiny_corpus_path: Path) -> None:
+    monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", "no-such-org/no-such-splade")
+    monkeypatch.setenv("SPLADE_DEMO_CORPUS", str(tiny_corpus_path))
+    at = run_page_5("python memory management")
+    assert not at.exception
+    assert any("no-such-org/no-such-splade" in w.value and "prefetch" in w.value for w in at.warning)
