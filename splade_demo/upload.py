@@ -1,0 +1,193 @@
+"""Your own corpus: validate an uploaded CSV or JSONL file of documents and save it as a corpus JSONL.
+
+Each document needs `id` and `text`; `title`, `section`, `source` and `url` are optional (defaults:
+title = the text's first words, section = "", source = "upload/<id>", url = ""). Errors name the place:
+`row N` in a CSV (row 1 is the first document after the header line), `line N` in a JSONL file.
+Caps: MAX_UPLOAD_BYTES, MAX_DOCUMENTS and MAX_TEXT_CHARS. The text is kept exactly as given (a
+`<script>` stays the characters `<script>`); the app only ever shows it as text or HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator, Literal
+
+from splade_demo.corpus import PASSAGE_FIELDS, Corpus, CorpusError, Passage, build_corpus, passage_from_record
+
+Format = Literal["csv", "jsonl"]
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # .streamlit/config.toml: maxUploadSize = 5 (MB)
+MAX_DOCUMENTS = 2_000
+MAX_TEXT_CHARS = 20_000
+MAX_FIELD_CHARS = 1_000  # id, title, section, source, url
+TITLE_WORDS = 8
+TITLE_CHARS = 80
+REQUIRED = ("id", "text")
+OPTIONAL = ("title", "section", "source", "url")
+UPLOAD_SUBDIR = "uploads"
+
+
+class UploadError(CorpusError):
+    """An uploaded corpus that cannot be used; the message names the row or line."""
+
+
+def parse_upload(filename: str, data: bytes) -> Corpus:
+    """Validate an uploaded file (CSV or JSONL, chosen by extension or content) into a Corpus."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        size = math.ceil(len(data) * 10 / 2**20) / 10  # rounded up: never "5.0 MB; the limit is 5 MB"
+        raise UploadError(f"the file is {size:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
+    text = decode(data)
+    if not text.strip():
+        raise UploadError("the file is empty")
+    if "\x00" in text:
+        raise UploadError(f"line {text[: text.index(chr(0))].count(chr(10)) + 1}: a NUL byte; is this a binary file?")
+    fmt = detect_format(filename, text)
+    rows = _csv_rows(text) if fmt == "csv" else _jsonl_rows(text)
+    passages: list[Passage] = []
+    where: list[str] = []
+    for place, raw in rows:
+        if len(passages) == MAX_DOCUMENTS:
+            raise UploadError(f"{place}: too many documents; the limit is {MAX_DOCUMENTS:,}")
+        passages.append(passage_from_record(normalise(raw, place), place))
+        where.append(place)
+    if not passages:
+        raise UploadError("the file has a header but no documents" if fmt == "csv" else "the file has no documents")
+    try:
+        return build_corpus("upload", passages, where)
+    except UploadError:
+        raise
+    except CorpusError as exc:  # a duplicate id, naming both rows
+        raise UploadError(str(exc)) from None
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 text (a byte-order mark is dropped); anything else names the line of the first bad byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise UploadError(f"line {line}: the file is not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                          "save it as UTF-8 and upload it again") from None
+
+
+def detect_format(filename: str, text: str) -> Format:
+    """By extension (.csv, .jsonl/.ndjson/.json); otherwise JSONL if the text starts with `{`."""
+    suffix = Path(filename or "").suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in {".jsonl", ".ndjson", ".json"}:
+        return "jsonl"
+    return "jsonl" if text.lstrip().startswith("{") else "csv"
+
+
+def _csv_rows(text: str) -> Iterator[tuple[str, dict]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error) as exc:
+        raise UploadError(f"the CSV header cannot be read ({exc})") from None
+    columns = [name.strip().lower() for name in header]
+    missing = [name for name in REQUIRED if name not in columns]
+    if missing:
+        found = ", ".join(repr(c[:40]) for c in columns[:10]) or "nothing"
+        raise UploadError(f"the CSV header must name the columns id and text; "
+                          f"missing {', '.join(missing)} (found {found})")
+    duplicated = sorted({c for c in columns if c and columns.count(c) > 1 and c in REQUIRED + OPTIONAL})
+    if duplicated:
+        raise UploadError(f"the CSV header names {', '.join(duplicated)} more than once")
+    number = 0
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise UploadError(f"row {number + 1}: not valid CSV ({exc})") from None
+        if not values:  # a blank line
+            continue
+        number += 1
+        yield f"row {number}", {name: value for name, value in zip(columns, values) if name}
+
+
+def _jsonl_rows(text: str) -> Iterator[tuple[str, dict]]:
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UploadError(f"line {number}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+        if not isinstance(record, dict):
+            kind = "an array: one JSON object per line, please (JSONL)" if isinstance(record, list) \
+                else type(record).__name__
+            raise UploadError(f"line {number}: expected a JSON object, found {kind}")
+        yield f"line {number}", {str(k).strip().lower(): v for k, v in record.items()}
+
+
+def normalise(raw: dict, place: str) -> dict[str, str]:
+    """A corpus record (DESIGN.md schema) from one uploaded row, with defaults and caps."""
+    record: dict[str, str] = {}
+    for name in REQUIRED + OPTIONAL:
+        value = raw.get(name)
+        if isinstance(value, bool) or (value is not None and not isinstance(value, (str, int))):
+            raise UploadError(f"{place}: {name} must be text, not {type(value).__name__}")
+        record[name] = "" if value is None else str(value)
+        try:
+            record[name].encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, from a JSON \ud800 escape
+            raise UploadError(f"{place}: {name} contains an invalid character (a lone surrogate)") from None
+    record["id"] = record["id"].strip()
+    if not record["id"]:
+        raise UploadError(f"{place}: missing id")
+    if not record["text"].strip():
+        raise UploadError(f"{place}: missing text")
+    if len(record["text"]) > MAX_TEXT_CHARS:
+        raise UploadError(f"{place}: text is {len(record['text']):,} characters long; the limit is {MAX_TEXT_CHARS:,}")
+    for name in ("id",) + OPTIONAL:
+        if len(record[name]) > MAX_FIELD_CHARS:
+            raise UploadError(f"{place}: {name} is {len(record[name]):,} characters long; "
+                              f"the limit is {MAX_FIELD_CHARS:,}")
+    url = record["url"].strip()
+    if url and not url.lower().startswith(("https://", "http://")):
+        raise UploadError(f"{place}: url must start with https:// or http://")
+    record["url"] = url
+    record["source"] = record["source"].strip() or f"upload/{record['id']}"
+    record["title"] = " ".join(record["title"].split()) or default_title(record["text"])
+    return record
+
+
+def default_title(text: str) -> str:
+    """The first TITLE_WORDS words of the text (at most TITLE_CHARS characters), with … if cut."""
+    words = text.split()
+    title = " ".join(words[:TITLE_WORDS])
+    cut = len(words) > TITLE_WORDS or len(title) > TITLE_CHARS
+    return (title[: TITLE_CHARS - 1].rstrip() + "…") if len(title) > TITLE_CHARS else title + ("…" if cut else "")
+
+
+def save_upload(corpus: Corpus, cache_dir: Path) -> Path:
+    """Write the corpus as JSONL to `<cache_dir>/uploads/<content hash>.jsonl` (atomically) and return the path.
+
+    The same documents always land in the same file, so the app's caches (keyed by the path) are reused.
+    """
+    folder = Path(cache_dir) / UPLOAD_SUBDIR
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{corpus.content_hash}.jsonl"
+    if target.is_file():
+        return target
+    handle, staging = tempfile.mkstemp(prefix=".upload.", suffix=".jsonl", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            for passage in corpus.passages:
+                record = {name: getattr(passage, name) for name in PASSAGE_FIELDS}
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        os.replace(staging, target)
+    finally:
+        if os.path.exists(staging):
+            os.unlink(staging)
+    return target
