@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import plotly.graph_objects as go
 
 # Colours that stay apart for colour-blind readers (Okabe & Ito 2008).
@@ -13,6 +15,12 @@ SEQUENCE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#
 
 BASE_FONT_SIZE = 15
 PRESENTER_FONT_SIZE = 22
+
+
+def plain(text: str) -> str:
+    """Text for a Plotly label or hover: Plotly reads a few HTML tags (<a>, <b>, <br>…) in labels,
+    so corpus and user text is escaped and shows literally."""
+    return html.escape(str(text), quote=False)
 
 
 def finish(fig: go.Figure, title: str | None = None, presenter: bool = False, height: int | None = None) -> go.Figure:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from splade_demo.bm25 import TermContribution
-from splade_demo.figures import SEQUENCE, finish
+from splade_demo.figures import SEQUENCE, finish, plain
 from splade_demo.ranking import Hit
 
 
 def hit_label(hit: Hit, width: int = 48) -> str:
     label = f"{hit.rank}. {hit.title}"
-    return label if len(label) <= width else label[: width - 1] + "…"
+    return plain(label if len(label) <= width else label[: width - 1] + "…")
 
 
 def contribution_bars(hits: list[Hit], contributions: dict[int, list[TermContribution]], presenter: bool = False) -> go.Figure:
@@ -20,7 +20,7 @@ def contribution_bars(hits: list[Hit], contributions: dict[int, list[TermContrib
     terms: dict[str, str] = {}
     for hit in hits:
         for c in contributions[hit.index]:
-            terms.setdefault(c.term, c.surface)
+            terms.setdefault(c.term, plain(c.surface))
     fig = go.Figure()
     for i, (term, surface) in enumerate(terms.items()):
         values, hover = [], []

@@ -12,12 +12,12 @@ from splade_demo.comparison import RankChange
 from splade_demo.evaluation import QueryResult
 from splade_demo.splade import SharedTerm
 from splade_demo.figures import (
-    EXPANSION_TERM_COLOUR, NEUTRAL_COLOUR, QUERY_TERM_COLOUR, RELEVANT_COLOUR, finish,
+    EXPANSION_TERM_COLOUR, NEUTRAL_COLOUR, QUERY_TERM_COLOUR, RELEVANT_COLOUR, finish, plain,
 )
 
 
 def _short(text: str, width: int = 38) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return plain(text if len(text) <= width else text[: width - 1] + "…")
 
 
 def slope_chart(changes: Sequence[RankChange], k: int, relevant: set[str], presenter: bool = False) -> go.Figure:
@@ -48,11 +48,12 @@ def splade_breakdown_bar(shares: Sequence[SharedTerm], query_pieces: set[str], p
     rest = sum(s.contribution for s in shares[top:])
     for share in shown:
         expansion = share.term not in query_pieces
+        term = plain(share.term)
         fig.add_bar(
-            y=["SPLADE"], x=[share.contribution], orientation="h", name=share.term,
+            y=["SPLADE"], x=[share.contribution], orientation="h", name=term,
             marker=dict(color=EXPANSION_TERM_COLOUR if expansion else QUERY_TERM_COLOUR, line=dict(color="white", width=1)),
-            text=share.term, textposition="inside", insidetextanchor="middle",
-            hovertext=f"{share.term}: q {share.query_weight:.2f} × d {share.doc_weight:.2f} = {share.contribution:.2f}"
+            text=term, textposition="inside", insidetextanchor="middle",
+            hovertext=f"{term}: q {share.query_weight:.2f} × d {share.doc_weight:.2f} = {share.contribution:.2f}"
                       + (" (expansion term)" if expansion else ""),
             hoverinfo="text", showlegend=False,
         )
@@ -71,8 +72,8 @@ def bm25_breakdown_bar(rows: Sequence[TermContribution], presenter: bool = False
             continue
         fig.add_bar(
             y=["BM25"], x=[row.contribution], orientation="h", marker=dict(color=QUERY_TERM_COLOUR, line=dict(color="white", width=1)),
-            text=row.surface, textposition="inside",
-            hovertext=f"{row.surface}: idf {row.idf:.2f} × tf-part {row.tf_part:.2f} = {row.contribution:.2f}",
+            text=plain(row.surface), textposition="inside",
+            hovertext=f"{plain(row.surface)}: idf {row.idf:.2f} × tf-part {row.tf_part:.2f} = {row.contribution:.2f}",
             hoverinfo="text", showlegend=False,
         )
     fig.update_layout(barmode="stack", xaxis_title="BM25 score = Σ idf × saturated tf")
@@ -94,7 +95,7 @@ def delta_ndcg_chart(bm25: Sequence[QueryResult], splade: Sequence[QueryResult],
         fig.add_bar(
             x=[_short(r.text, 28) for r in rows], y=deltas, showlegend=False,
             marker_color=[QUERY_TERM_COLOUR if d > 0 else (EXPANSION_TERM_COLOUR if d < 0 else NEUTRAL_COLOUR) for d in deltas],
-            hovertext=[f"{r.text}<br>BM25 {by_id[r.query_id].metrics['nDCG@10']:.2f} → SPLADE {r.metrics['nDCG@10']:.2f}" for r in rows],
+            hovertext=[f"{plain(r.text)}<br>BM25 {by_id[r.query_id].metrics['nDCG@10']:.2f} → SPLADE {r.metrics['nDCG@10']:.2f}" for r in rows],
             hoverinfo="text", row=1, col=col,
         )
     fig.update_yaxes(title_text="ΔnDCG@10 (SPLADE − BM25)", row=1, col=1)
