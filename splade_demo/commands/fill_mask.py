@@ -1,18 +1,51 @@
-"""`fill-mask`: not built yet (see the issues)."""
+"""`fill-mask TEXT [--k 10]`: a masked-LM's top-k predictions at each masked word.
+
+If TEXT contains `[MASK]`, those positions are predicted; otherwise each word is masked in turn
+(punctuation is not masked). Output (DESIGN.md, "CLI"):
+`[{"position", "token", "predictions": [{"token", "probability"}]}]`, where `position` is the
+index of the word in the model's pre-tokenised text and `token` the word that was masked
+(or "[MASK]"). The model is `SPLADE_DEMO_MLM_MODEL` (default bert-base-uncased).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from splade_demo.commands import UsageError, add_common
+from splade_demo.commands import UsageError, add_common, clean_text
+
+MAX_K = 1000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("fill-mask", help="not built yet")
-    parser.add_argument("args", nargs="*")
+    parser = subparsers.add_parser(
+        "fill-mask", help="masked-LM predictions for each word of TEXT, or for its [MASK] tokens",
+        description="Predict the top-k tokens at each [MASK] of TEXT, or at each word masked in turn.",
+    )
+    parser.add_argument("text", nargs="+", metavar="TEXT", help="the text (several arguments are joined by spaces)")
+    parser.add_argument("--k", type=int, default=10, help="predictions per masked position (default 10)")
     add_common(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> object:
-    raise UsageError("the fill-mask command is not built yet")
+    from splade_demo.config import load_settings
+    from splade_demo.fill_mask import predict
+    from splade_demo.models import load_mlm
+
+    text = clean_text(" ".join(args.text), what="text")
+    if not 1 <= args.k <= MAX_K:
+        raise UsageError(f"--k must be between 1 and {MAX_K} (got {args.k})")
+    result = predict(load_mlm(load_settings().mlm_model), text, args.k)
+    if result.truncated:
+        print(f"note: the text is {result.n_tokens:,} tokens long; only the first 512 were read", file=sys.stderr)
+    if not result.positions:
+        print("note: nothing to predict: the text has no words, only punctuation or symbols", file=sys.stderr)
+    return [
+        {
+            "position": masked.position,
+            "token": masked.word,
+            "predictions": [{"token": p.token, "probability": p.probability} for p in masked.predictions],
+        }
+        for masked in result.positions
+    ]

@@ -1,0 +1,56 @@
+"""`python -m splade_demo fill-mask`: the DESIGN.md output shape, [MASK] input, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from transformers import pipeline
+
+from tests.conftest import REPO_ROOT
+
+
+def cli(*args: str, model: str | Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SPLADE_DEMO_MLM_MODEL": str(model), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "splade_demo", "fill-mask", *args], capture_output=True, text=True,
+                          cwd=REPO_ROOT, env=env, timeout=300)
+
+
+def test_each_word_shape_and_values(tiny_splade_dir: Path) -> None:
+    result = cli("python memory management", "--k", "3", "--json", model=tiny_splade_dir)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [(r["position"], r["token"]) for r in rows] == [(0, "python"), (1, "memory"), (2, "management")]
+    assert all(set(r) == {"position", "token", "predictions"} for r in rows)
+    oracle = pipeline("fill-mask", model=str(tiny_splade_dir))
+    expected = oracle("python [MASK] management", top_k=3)
+    assert [p["token"] for p in rows[1]["predictions"]] == [e["token_str"] for e in expected]
+    for p, e in zip(rows[1]["predictions"], expected):
+        assert set(p) == {"token", "probability"} and p["probability"] == pytest.approx(e["score"], abs=1e-5)
+
+
+def test_explicit_masks(tiny_splade_dir: Path) -> None:
+    result = cli("the", "[MASK]", "swallowed", "a", "[MASK]", "--json", model=tiny_splade_dir)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [(r["position"], r["token"], len(r["predictions"])) for r in rows] == [(1, "[MASK]", 10), (4, "[MASK]", 10)]
+
+
+@pytest.mark.parametrize(
+    ("args", "model", "needle"),
+    [
+        (["   "], None, "empty"),
+        (["python", "--k", "0"], None, "--k"),
+        (["python", "--k", "ten"], None, "--k"),
+        (["python"], "/nonexistent/model", "python -m splade_demo prefetch"),
+    ],
+)
+def test_bad_input_is_one_error_line(tiny_splade_dir: Path, args: list[str], model: str | None, needle: str) -> None:
+    result = cli(*args, "--json", model=model or tiny_splade_dir)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    error = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(error) == 1 and needle in error[0]
