@@ -160,7 +160,9 @@ def load_masked_lm(name: str, allow_download: bool = True) -> tuple[Any, Any]:
 
 def _load_from(location: ModelLocation) -> tuple[Any, Any]:
     from transformers import AutoModelForMaskedLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # no "Loading weights" bar on the CLI's stderr
     name = location.name
     try:
         tokenizer = AutoTokenizer.from_pretrained(location.path, trust_remote_code=False)
