@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -18,6 +19,11 @@ class CheckedQuery:
     @property
     def empty(self) -> bool:
         return not self.text
+
+
+def encodable(text: str) -> str:
+    """`text` with each lone surrogate (which UTF-8, and so the browser, cannot carry) replaced by U+FFFD."""
+    return re.sub("[\ud800-\udfff]", "\ufffd", text)
 
 
 def check_query(raw: str, max_chars: int = MAX_QUERY_CHARS) -> CheckedQuery:

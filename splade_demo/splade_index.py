@@ -1,0 +1,344 @@
+"""The SPLADE document index: every passage's sparse vector, cached on disk, scored by dot product.
+
+score(q, d) = sum_t q_t * d_t over the terms both vectors share (Formal et al. 2021, SPLADE v2):
+a sparse matrix-vector product over the (docs, vocab) matrix.
+
+The vectors are saved with `scipy.sparse.save_npz` (no pickles) under `<cache_dir>/splade_index/`,
+with a JSON sidecar. The key covers the model's fingerprint, the corpus content hash, max_length,
+precision and how a passage becomes text, so a restart reuses the vectors and any change rebuilds
+them. Files are written to a temporary name and moved into place with `os.replace`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from scipy import sparse
+
+from splade_demo.corpus import Corpus, Passage
+from splade_demo.splade import SpladeEncoder
+
+INDEX_FORMAT = 1
+DOCUMENT_TEXT = "title+section+text/v1"  # how a passage becomes the text that is encoded
+INDEX_FOLDER = "splade_index"
+DEFAULT_BATCH_SIZE = 16
+
+Progress = Callable[[int, int], None]
+
+
+def document_text(passage: Passage) -> str:
+    """The text SPLADE encodes for a passage: title, section (when it adds something), text."""
+    parts = [passage.title]
+    if passage.section.strip() and passage.section.strip().lower() not in passage.title.lower():
+        parts.append(passage.section)
+    parts.append(passage.text)
+    return " ".join(part.strip() for part in parts if part.strip())
+
+
+def index_key(encoder: SpladeEncoder, corpus: Corpus) -> str:
+    """What the vectors depend on: model, corpus content, max_length, precision, text recipe."""
+    parts = {
+        "format": INDEX_FORMAT,
+        "text": DOCUMENT_TEXT,
+        "model": encoder.fingerprint,
+        "corpus": corpus.content_hash,
+        "max_length": encoder.max_length,
+        "precision": encoder.precision,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def index_cache_path(encoder: SpladeEncoder, corpus: Corpus, cache_dir: Path) -> Path:
+    """Where the index of `corpus` under `encoder` lives (the .npz; metadata is the .json beside it)."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", corpus.name)[:40] or "corpus"
+    return Path(cache_dir) / INDEX_FOLDER / f"{slug}-{index_key(encoder, corpus)}.npz"
+
+
+def _meta_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def is_cached(encoder: SpladeEncoder, corpus: Corpus, cache_dir: Path) -> bool:
+    """True when a complete index for this model, corpus and settings is on disk."""
+    path = index_cache_path(encoder, corpus, cache_dir)
+    meta = _read_meta(path)
+    return path.is_file() and meta is not None and meta.get("key") == index_key(encoder, corpus)
+
+
+@dataclass(frozen=True, eq=False)
+class SpladeIndex:
+    """The documents' SPLADE vectors, scored against a query vector by dot product."""
+
+    corpus: Corpus
+    matrix: sparse.csr_matrix  # float32 (docs, vocab)
+    key: str
+    truncated: np.ndarray  # bool (docs,): longer than max_length word pieces
+    n_tokens: np.ndarray  # int (docs,): length in word pieces before truncation
+    max_length: int
+    precision: str
+    model_name: str
+    path: Path | None = None
+    build_seconds: float | None = None  # None when loaded from disk
+    from_cache: bool = False
+    save_error: str | None = None  # why the vectors could not be written (kept in memory only)
+
+    def __len__(self) -> int:
+        return self.matrix.shape[0]
+
+    def scores(self, query_vector: np.ndarray) -> np.ndarray:
+        """score(q, d) = sum_t q_t d_t for every document (float64)."""
+        q = np.asarray(query_vector, dtype=np.float64).ravel()
+        if q.shape[0] != self.matrix.shape[1]:
+            raise ValueError(f"the query vector has {q.shape[0]} dimensions; the index has {self.matrix.shape[1]}")
+        return np.asarray(self.matrix @ q, dtype=np.float64).ravel()
+
+    def doc_vector(self, index: int) -> np.ndarray:
+        """Document `index`'s vector as a dense float32 array (vocab,)."""
+        return self.matrix.getrow(index).toarray().ravel().astype(np.float32, copy=False)
+
+    def doc_row(self, index: int) -> sparse.csr_matrix:
+        return self.matrix.getrow(index)
+
+    @property
+    def nnz_per_doc(self) -> np.ndarray:
+        return np.diff(self.matrix.indptr)
+
+    @property
+    def truncated_count(self) -> int:
+        return int(np.count_nonzero(self.truncated))
+
+    def stats(self) -> dict[str, float | int]:
+        """Documents, non-zeros per document (mean, median, min, max) and truncations."""
+        nnz = self.nnz_per_doc
+        return {
+            "docs": int(len(self)),
+            "nnz_mean": float(nnz.mean()) if len(nnz) else 0.0,
+            "nnz_median": float(np.median(nnz)) if len(nnz) else 0.0,
+            "nnz_min": int(nnz.min()) if len(nnz) else 0,
+            "nnz_max": int(nnz.max()) if len(nnz) else 0,
+            "truncated": self.truncated_count,
+            "max_length": self.max_length,
+        }
+
+
+def build_index(
+    encoder: SpladeEncoder, corpus: Corpus, progress: Progress | None = None, batch_size: int = DEFAULT_BATCH_SIZE
+) -> SpladeIndex:
+    """Encode every passage (length-sorted batches); nothing is written."""
+    start = time.perf_counter()
+    vectors = encoder.encode_documents_with_info([document_text(p) for p in corpus.passages], batch_size, progress)
+    return SpladeIndex(
+        corpus=corpus, matrix=vectors.matrix, key=index_key(encoder, corpus), truncated=vectors.truncated,
+        n_tokens=vectors.n_tokens, max_length=encoder.max_length, precision=encoder.precision,
+        model_name=encoder.name, build_seconds=time.perf_counter() - start,
+    )
+
+
+def load_or_build_index(
+    encoder: SpladeEncoder, corpus: Corpus, cache_dir: Path, progress: Progress | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> SpladeIndex:
+    """The cached index when its key matches; otherwise build it and save it atomically."""
+    path = index_cache_path(encoder, corpus, cache_dir)
+    cached = load_index(encoder, corpus, cache_dir)
+    if cached is not None:
+        return cached
+    index = build_index(encoder, corpus, progress, batch_size)
+    try:
+        save_index(index, path, encoder.fingerprint)
+    except OSError as exc:
+        return _replace(index, save_error=f"{type(exc).__name__}: {exc}")
+    return _replace(index, path=path)
+
+
+def load_index(encoder: SpladeEncoder, corpus: Corpus, cache_dir: Path) -> SpladeIndex | None:
+    """The index from disk, or None when it is missing, stale or unreadable (never raises)."""
+    path = index_cache_path(encoder, corpus, cache_dir)
+    key = index_key(encoder, corpus)
+    meta = _read_meta(path)
+    if meta is None or meta.get("key") != key or not path.is_file():
+        return None
+    try:
+        matrix = sparse.load_npz(path).tocsr()  # load_npz refuses pickled objects
+        n_docs = len(corpus)
+        truncated = np.zeros(n_docs, dtype=bool)
+        truncated[np.asarray(meta["truncated"], dtype=np.int64)] = True
+        n_tokens = np.asarray(meta["n_tokens"], dtype=np.int64)
+    except (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, zipfile.BadZipFile):
+        return None
+    if matrix.shape != (len(corpus), encoder.vocab_size) or n_tokens.shape != (len(corpus),):
+        return None
+    return SpladeIndex(
+        corpus=corpus, matrix=sparse.csr_matrix(matrix, dtype=np.float32), key=key, truncated=truncated,
+        n_tokens=n_tokens, max_length=int(meta["max_length"]), precision=str(meta["precision"]),
+        model_name=encoder.name, path=path, from_cache=True,
+    )
+
+
+def save_index(index: SpladeIndex, path: Path, fingerprint: str = "") -> None:
+    """Write the matrix (.npz) then the metadata (.json), each via a temporary file and os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "format": INDEX_FORMAT,
+        "key": index.key,
+        "model": index.model_name,
+        "model_fingerprint": fingerprint,
+        "corpus": index.corpus.name,
+        "corpus_hash": index.corpus.content_hash,
+        "docs": len(index),
+        "max_length": index.max_length,
+        "precision": index.precision,
+        "document_text": DOCUMENT_TEXT,
+        "truncated": [int(i) for i in np.flatnonzero(index.truncated)],
+        "n_tokens": [int(n) for n in index.n_tokens],
+        "build_seconds": index.build_seconds,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    _atomic_write(path, lambda handle: sparse.save_npz(handle, index.matrix, compressed=True))
+    _atomic_write(_meta_path(path), lambda handle: handle.write(json.dumps(meta).encode()))
+
+
+def _atomic_write(path: Path, write: Callable) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is readable like any other file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_meta(path: Path) -> dict | None:
+    try:
+        meta = json.loads(_meta_path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _replace(index: SpladeIndex, **changes: object) -> SpladeIndex:
+    return replace(index, **changes)
+
+
+def cache_size_bytes(cache_dir: Path) -> int:
+    """Bytes used by every cached SPLADE index under `cache_dir`."""
+    folder = Path(cache_dir) / INDEX_FOLDER
+    return sum(f.stat().st_size for f in folder.glob("*") if f.is_file()) if folder.is_dir() else 0
+
+
+# -- a build shared by every session, in its own thread ---------------------------------------
+@dataclass(frozen=True)
+class BuildStatus:
+    """A snapshot of a background build, for a progress bar and an estimate of the time left."""
+
+    done: int
+    total: int
+    elapsed: float  # seconds since the build started
+    first_batch: tuple[int, float] | None  # (documents, seconds) of the first, timed, batch
+    skipped: int  # blank documents, done before encoding starts
+    encoding_elapsed: float  # seconds since encoding started (after tokenising)
+    finished: bool
+    error: str | None
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total) if self.total else 1.0
+
+    @property
+    def estimated_total_seconds(self) -> float | None:
+        """Encoding time for the whole corpus, from the first batch (the longest texts: an upper bound)."""
+        if self.first_batch is None or self.first_batch[0] == 0:
+            return None
+        docs, seconds = self.first_batch
+        return seconds / docs * (self.total - self.skipped)
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds left, from the rate so far (longest texts first, so it errs on the long side)."""
+        if self.first_batch is None or self.done <= self.skipped:
+            return None
+        rate = self.encoding_elapsed / (self.done - self.skipped)
+        return max(0.0, rate * (self.total - self.done))
+
+
+class IndexBuild:
+    """One index build in a background thread, shared by every session that needs it.
+
+    A page rerun or a closed tab does not stop it; a second session waits for the same build
+    instead of starting another. `start()` is idempotent (and retries after a failure).
+    """
+
+    def __init__(self, encoder: SpladeEncoder, corpus: Corpus, cache_dir: Path, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        self.encoder, self.corpus, self.cache_dir, self.batch_size = encoder, corpus, Path(cache_dir), batch_size
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._index: SpladeIndex | None = None
+        self._error: str | None = None
+        self._done, self._total = 0, len(corpus)
+        self._started = self._encoding_started = 0.0
+        self._first: tuple[int, float] | None = None
+        self._first_done = self._calls = 0
+
+    @property
+    def index(self) -> SpladeIndex | None:
+        return self._index
+
+    def start(self) -> None:
+        with self._lock:
+            if self._index is not None or (self._thread is not None and self._thread.is_alive()):
+                return
+            self._error, self._done, self._first, self._first_done, self._calls = None, 0, None, 0, 0
+            self._started = self._encoding_started = time.perf_counter()
+            self._thread = threading.Thread(target=self._run, name="splade-index-build", daemon=True)
+            self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> SpladeIndex | None:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return self._index
+
+    def status(self) -> BuildStatus:
+        with self._lock:
+            now = time.perf_counter()
+            running = self._thread is not None and self._thread.is_alive()
+            return BuildStatus(
+                done=self._done, total=self._total, elapsed=now - self._started if self._started else 0.0,
+                first_batch=self._first, skipped=self._first_done, encoding_elapsed=now - self._encoding_started if self._encoding_started else 0.0,
+                finished=self._index is not None or (self._error is not None and not running), error=self._error,
+            )
+
+    def _progress(self, done: int, total: int) -> None:
+        """The encoder's callback: the first call marks the start of encoding, the second the first batch."""
+        with self._lock:
+            now = time.perf_counter()
+            if self._calls == 0:
+                self._encoding_started, self._first_done = now, done
+            elif self._first is None:
+                self._first = (done - self._first_done, now - self._encoding_started)
+            self._calls += 1
+            self._done, self._total = done, total
+
+    def _run(self) -> None:
+        try:
+            index = load_or_build_index(self.encoder, self.corpus, self.cache_dir, self._progress, self.batch_size)
+        except Exception as exc:  # noqa: BLE001 - reported on the page, never a traceback
+            with self._lock:
+                self._error = f"{type(exc).__name__}: {exc}"
+            return
+        with self._lock:
+            self._index = index
+            self._done = self._total

@@ -1,0 +1,226 @@
+"""The SPLADE encoder against sentence-transformers' SparseEncoder (the oracle), on the real tiny SPLADE."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from splade_demo.models import LoadedMLM, load_mlm
+from splade_demo.splade import (
+    SpladeEncoder,
+    is_special_or_piece,
+    plan_batches,
+    position_term_grid,
+    shared_terms,
+    splade_max_pool,
+    splade_max_pool_per_text,
+    term_weights,
+)
+from tests.conftest import REPO_ROOT, TINY_PASSAGES
+
+QUERIES = ["python memory management", "free unused objects", "json decode error", "run code in parallel", "gc", "a"]
+LONG_TEXT = " ".join(p["text"] for p in TINY_PASSAGES) * 3  # well over 256 word pieces
+DOCUMENTS = [f"{p['title']} {p['text']}" for p in TINY_PASSAGES] + [LONG_TEXT, "x"]
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_splade_dir: Path) -> LoadedMLM:
+    return load_mlm(str(tiny_splade_dir))
+
+
+@pytest.fixture(scope="module")
+def encoder(loaded: LoadedMLM) -> SpladeEncoder:
+    return SpladeEncoder(loaded, precision="fp32")
+
+
+@pytest.fixture(scope="module")
+def oracle(tiny_splade_dir: Path):
+    """sentence-transformers' SPLADE: MLMTransformer + SpladePooling("max"), built from modules."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from sentence_transformers import SparseEncoder
+        from sentence_transformers.sparse_encoder.models import MLMTransformer, SpladePooling
+
+        return SparseEncoder(modules=[MLMTransformer(str(tiny_splade_dir)), SpladePooling("max")], device="cpu")
+
+
+def oracle_vectors(oracle, texts: list[str], max_length: int) -> np.ndarray:
+    oracle.max_seq_length = max_length
+    return oracle.encode(texts, convert_to_tensor=True, batch_size=4).to_dense().cpu().numpy()
+
+
+def test_queries_match_sentence_transformers(encoder: SpladeEncoder, oracle) -> None:
+    expected = oracle_vectors(oracle, QUERIES, 512)
+    for text, reference in zip(QUERIES, expected):
+        vector = encoder.encode_query(text).vector
+        assert vector.dtype == np.float32 and vector.shape == (30522,)
+        np.testing.assert_allclose(vector, reference, atol=1e-4, rtol=0)
+        assert set(np.flatnonzero(vector)) == set(np.flatnonzero(reference))
+
+
+def test_documents_match_sentence_transformers(encoder: SpladeEncoder, oracle) -> None:
+    expected = oracle_vectors(oracle, DOCUMENTS, 256)  # SpladeEncoder's documents: max_length 256
+    matrix = encoder.encode_documents(DOCUMENTS, batch_size=3)
+    assert matrix.shape == (len(DOCUMENTS), 30522) and matrix.dtype == np.float32
+    dense = matrix.toarray()
+    np.testing.assert_allclose(dense, expected, atol=1e-4, rtol=0)
+    for row, reference in zip(dense, expected):
+        assert set(np.flatnonzero(row)) == set(np.flatnonzero(reference))
+
+
+def test_the_trained_model_expands_the_query(encoder: SpladeEncoder) -> None:
+    encoding = encoder.encode_query("python memory management")
+    terms = [t for t, _ in encoding.top_terms(encoder.vocab, 50)]
+    assert {"python", "memory", "management"} <= set(terms[:5])
+    assert encoding.expansion_nnz > 0  # terms the query does not contain
+    assert 0 < encoding.nnz < 1000 and encoding.l1 == pytest.approx(float(encoding.vector.sum()), rel=1e-6)
+
+
+def test_activations_are_per_position_and_pool_to_the_vector(encoder: SpladeEncoder) -> None:
+    encoding = encoder.encode_query("python memory management")
+    assert encoding.tokens == ["[CLS]", "python", "memory", "management", "[SEP]"]  # special tokens included
+    assert encoding.activations.shape == (5, 30522) and encoding.activations.dtype == np.float32
+    assert (encoding.activations >= 0).all()
+    np.testing.assert_array_equal(encoding.activations.max(axis=0), encoding.vector)
+
+
+def test_padding_does_not_change_a_vector(encoder: SpladeEncoder) -> None:
+    short = "free unused objects"
+    alone = encoder.encode_documents([short]).toarray()[0]
+    batched = encoder.encode_documents([DOCUMENTS[0], short, LONG_TEXT, DOCUMENTS[2]], batch_size=4).toarray()[1]
+    np.testing.assert_allclose(batched, alone, atol=1e-5, rtol=0)
+    assert set(np.flatnonzero(batched)) == set(np.flatnonzero(alone))
+    np.testing.assert_allclose(encoder.encode_query(short).vector, alone, atol=1e-5, rtol=0)
+
+
+def test_rows_come_back_in_input_order(encoder: SpladeEncoder) -> None:
+    texts = [DOCUMENTS[1], LONG_TEXT, "", DOCUMENTS[0]]
+    matrix = encoder.encode_documents(texts, batch_size=2).toarray()
+    for row, text in zip(matrix, texts):
+        if text:
+            np.testing.assert_allclose(row, encoder.encode_documents([text]).toarray()[0], atol=1e-5, rtol=0)
+        else:
+            assert not row.any()  # an empty document gets an all-zero vector
+
+
+def test_truncation_is_recorded(encoder: SpladeEncoder) -> None:
+    info = encoder.encode_documents_with_info([DOCUMENTS[0], LONG_TEXT])
+    assert info.truncated.tolist() == [False, True]
+    assert info.n_tokens[1] > 256 >= info.n_tokens[0]
+    document = encoder.encode_document(LONG_TEXT)
+    assert document.truncated and document.n_tokens > 256 and len(document.tokens) == 256
+    query = encoder.encode_query(LONG_TEXT)  # queries go up to 512 word pieces
+    assert len(query.tokens) == min(512, query.n_tokens) and query.truncated == (query.n_tokens > 512)
+
+
+def test_max_length_is_capped_at_512(loaded: LoadedMLM) -> None:
+    assert SpladeEncoder(loaded, max_length=4096).max_length == 512
+    with pytest.raises(ValueError):
+        SpladeEncoder(loaded, max_length=0)
+    with pytest.raises(ValueError, match="fp32, bf16, int8"):
+        SpladeEncoder(loaded, precision="fp8")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t"])
+def test_an_empty_query_is_a_clear_error(encoder: SpladeEncoder, text: str) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        encoder.encode_query(text)
+
+
+def test_progress_reports_every_document(encoder: SpladeEncoder) -> None:
+    calls: list[tuple[int, int]] = []
+    encoder.encode_documents(DOCUMENTS, batch_size=2, progress=lambda done, total: calls.append((done, total)))
+    assert calls[0][0] == 0 and calls[-1] == (len(DOCUMENTS), len(DOCUMENTS))
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_the_cheap_pooling_order_gives_the_same_weights() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(3, 7, 50) * 3
+    mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3, [1] * 2 + [0] * 5])
+    np.testing.assert_array_equal(splade_max_pool_per_text(logits, mask).numpy(), splade_max_pool(logits, mask).numpy())
+    # Padding logits never leak in, however large they are.
+    logits[1, 4:] = 100.0
+    assert splade_max_pool(logits, mask)[1].max() < torch.log1p(torch.tensor(100.0))
+    np.testing.assert_array_equal(splade_max_pool_per_text(logits, mask).numpy(), splade_max_pool(logits, mask).numpy())
+
+
+def test_batches_respect_both_limits() -> None:
+    lengths = [256, 256, 200, 100, 100, 50, 10, 10, 10]
+    batches = plan_batches(lengths, batch_size=4, max_batch_tokens=512)
+    assert [i for b in batches for i in b] == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 4 and len(batch) * lengths[batch[0]] <= 512
+
+
+def test_shared_terms_sum_to_the_dot_product(encoder: SpladeEncoder) -> None:
+    query = encoder.encode_query("free unused objects").vector
+    document = encoder.encode_documents([DOCUMENTS[0]]).toarray()[0]
+    shares = shared_terms(query, document, encoder.vocab)
+    assert shares and all(s.query_weight > 0 and s.doc_weight > 0 for s in shares)
+    assert sum(s.contribution for s in shares) == pytest.approx(float(query.astype(np.float64) @ document), rel=1e-6)
+    assert [s.contribution for s in shares] == sorted((s.contribution for s in shares), reverse=True)
+
+
+def test_the_grid_marks_the_position_that_wins_each_term(encoder: SpladeEncoder) -> None:
+    encoding = encoder.encode_query("python memory management")
+    grid = position_term_grid(encoding, encoder.vocab, 8)
+    assert grid.tokens == encoding.tokens and grid.values.shape == (5, 8)
+    for column, row in enumerate(grid.winners):
+        assert row is not None and grid.values[row, column] == grid.values[:, column].max() == grid.columns[column].weight
+    assert [c.term for c in grid.columns][:3] == ["python", "memory", "management"]
+    assert all(c.highlighted for c in grid.columns[:3])
+
+
+def test_hiding_special_tokens_leaves_the_vector_alone(encoder: SpladeEncoder) -> None:
+    encoding = encoder.encode_query("cpython refcount management")
+    before = encoding.vector.copy()
+    grid = position_term_grid(encoding, encoder.vocab, 30, hide_special=True)
+    assert "[CLS]" not in grid.tokens and not any(t.startswith("##") for t in grid.tokens)
+    assert not any(is_special_or_piece(c.term) for c in grid.columns)
+    assert all(not is_special_or_piece(b.term) for b in term_weights(encoding.vector, encoder.vocab, 30, set(), True))
+    np.testing.assert_array_equal(encoding.vector, before)
+    shown = position_term_grid(encoding, encoder.vocab, 30)
+    assert "[CLS]" in shown.tokens and any(t.startswith("##") for t in shown.tokens)
+
+
+def test_int8_and_bf16_leave_the_shared_model_alone(loaded: LoadedMLM, encoder: SpladeEncoder) -> None:
+    reference = encoder.encode_documents(DOCUMENTS[:2]).toarray()
+    weights_before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
+    for precision in ("int8", "bf16"):
+        other = SpladeEncoder(loaded, precision=precision)
+        assert other.precision in (precision, "fp32")
+        vectors = other.encode_documents(DOCUMENTS[:2]).toarray()
+        top = [set(np.argsort(-row)[:10]) for row in reference]
+        assert all(len(t & set(np.argsort(-row)[:10])) >= 5 for t, row in zip(top, vectors))  # close, not exact
+        # Queries stay fp32 and exact whatever the document precision.
+        np.testing.assert_array_equal(other.encode_query("gc").vector, encoder.encode_query("gc").vector)
+    assert any(type(m) is torch.nn.Linear for m in loaded.model.modules())  # not quantised in place
+    for key, value in loaded.model.state_dict().items():
+        assert torch.equal(value, weights_before[key]), key
+
+
+def test_cli_encode_prints_sorted_terms_and_nnz(tiny_splade_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
+    result = subprocess.run([sys.executable, "-m", "splade_demo", "encode", "python memory management", "--top-k", "5", "--json"],
+                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    assert set(output) == {"terms", "nnz"} and len(output["terms"]) == 5
+    weights = [t["weight"] for t in output["terms"]]
+    assert weights == sorted(weights, reverse=True) and output["terms"][0]["term"] == "python"
+    assert output["nnz"] >= 5
+
+
+@pytest.mark.parametrize("args", [["encode", "   "], ["encode", "python", "--top-k", "0"]])
+def test_cli_encode_bad_input_is_one_line(args: list[str], tiny_splade_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
+    result = subprocess.run([sys.executable, "-m", "splade_demo", *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
