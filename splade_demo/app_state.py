@@ -21,8 +21,8 @@ OVERRIDES_KEY = "settings_overrides"
 DEFAULT_QUERY = "python memory management"
 PRESET_QUERIES: tuple[str, ...] = (
     "python memory management",
-    "free unused objects",
-    "run code in parallel",
+    "free unused memory",
+    "clone an object",
     "json decode error",
 )
 

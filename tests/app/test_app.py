@@ -50,7 +50,7 @@ def test_a_preset_button_sets_the_query() -> None:
     assert at.session_state["query"] == "python memory management"
     at.sidebar.button(key="preset_1").click().run()
     assert not at.exception
-    assert at.session_state["query"] == "free unused objects"
+    assert at.session_state["query"] == "free unused memory"
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -132,12 +132,12 @@ def test_markup_in_the_query_stays_inert_text(browser_context, served_app: str, 
 def test_a_preset_changes_the_query_and_the_url(browser_context, served_app: str) -> None:
     page = open_page(browser_context, f"{served_app}/bm25?q={quote(QUERY)}")
     try:
-        page.locator('[data-testid="stSidebar"] button', has_text="free unused objects").click()
+        page.locator('[data-testid="stSidebar"] button', has_text="free unused memory").click()
         page.wait_for_function(
-            "() => new URLSearchParams(location.search).get('q') === 'free unused objects'", timeout=30_000)
+            "() => new URLSearchParams(location.search).get('q') === 'free unused memory'", timeout=30_000)
         wait_for_script(page)
-        assert sidebar_query(page) == "free unused objects"
-        assert parse_qs(urlparse(page.url).query)["q"] == ["free unused objects"]
+        assert sidebar_query(page) == "free unused memory"
+        assert parse_qs(urlparse(page.url).query)["q"] == ["free unused memory"]
         assert urlparse(page.url).path == "/bm25" and exceptions(page) == []
         link = page.locator('[data-testid="stSidebar"] [data-testid="stCode"]').first.inner_text().strip()
         assert link == f"{served_app}/bm25?q=free%20unused%20objects"
