@@ -24,7 +24,8 @@ st.markdown(
     "Follow one query through five pages. Change it in the sidebar at any time; the link in your "
     "address bar restores it."
 )
-st.markdown(f"Current query: `{get_query()[:200]}`")
+st.caption("Current query")
+st.code(get_query()[:200], language=None)
 for page, blurb in [
     ("pages/p1_bm25.py", "BM25 over real Python docs, and the relevant pages it never reaches."),
     ("pages/p2_glove.py", "GloVe neighbours expand the query, without context."),

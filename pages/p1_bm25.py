@@ -72,7 +72,7 @@ if labelled is None:
     st.stop()
 rows = [
     {"page": p.source, "title": p.title, "grade": {2: "answers it", 1: "helps"}.get(p.grade, str(p.grade)),
-     "BM25 page rank": p.page_rank if p.page_rank is not None else "never retrieved",
+     "BM25 page rank": str(p.page_rank) if p.page_rank is not None else "never retrieved",
      "shares a query word": "yes" if p.shares_terms else "no"}
     for p in report.relevant
 ]

@@ -22,6 +22,7 @@ from splade_demo.query_check import check_query
 MAX_WORDS = 20  # words masked on this page (each is one more sequence in the batch)
 ZOO_SENTENCE = "the python swallowed a rabbit whole"
 CHART_COLUMNS = 3
+MAX_CHARTS = MAX_WORDS  # bar charts drawn; a query of many [MASK]s still shows every one in the grid
 
 st.title("Contextual predictions (BERT)")
 st.markdown(
@@ -86,8 +87,11 @@ if not result.positions:
     st.info("Nothing to mask: the query has no words, only punctuation or symbols.")
 else:
     st.caption("Blue bars: tokens the query already contains. Orange: new tokens.")
-    columns = st.columns(min(CHART_COLUMNS, len(result.positions)))
-    for i, masked in enumerate(result.positions):
+    shown = result.positions[:MAX_CHARTS]
+    if len(result.positions) > MAX_CHARTS:
+        st.info(f"{len(result.positions)} positions were predicted; bars for the first {MAX_CHARTS}, all of them in the grid.")
+    columns = st.columns(min(CHART_COLUMNS, len(shown)))
+    for i, masked in enumerate(shown):
         columns[i % len(columns)].plotly_chart(prediction_bars(masked, own_tokens, presenter), width="stretch",
                                                key=f"p3_bars_{i}")
     st.markdown("**All masked words at a glance** (rows: masked words; columns: rank; hover a cell for its probability)")

@@ -25,9 +25,18 @@ def clean_text(text: str, what: str = "query") -> str:
     text = " ".join(text.split())
     if not text:
         raise UsageError(f"the {what} is empty")
+    check_encodable(text, what)
     if len(text) > MAX_QUERY_CHARS:
         raise UsageError(f"the {what} is {len(text):,} characters long; the limit is {MAX_QUERY_CHARS:,}")
     return text
+
+
+def check_encodable(text: str, what: str = "query") -> None:
+    """UsageError for text UTF-8 cannot encode: a non-UTF-8 byte in argv arrives as a lone surrogate."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"the {what} is not valid UTF-8 text") from None
 
 
 def render_text(result: object) -> str:

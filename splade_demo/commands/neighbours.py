@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from splade_demo.commands import MAX_QUERY_CHARS, UsageError, add_common
+from splade_demo.commands import MAX_QUERY_CHARS, UsageError, add_common, check_encodable
 from splade_demo.config import load_settings
 
 MAX_K = 1000
@@ -27,6 +27,8 @@ def parse_words(arguments: list[str]) -> list[str]:
     """Lower-cased, de-duplicated words from the arguments; UsageError when there are none or too many."""
     if sum(len(a) for a in arguments) > MAX_QUERY_CHARS:
         raise UsageError(f"the words are longer than {MAX_QUERY_CHARS:,} characters in all")
+    for argument in arguments:
+        check_encodable(argument, "word")
     words = list(dict.fromkeys(w.lower() for argument in arguments for w in argument.split()))
     if not words:
         raise UsageError("give at least one word, e.g. `neighbours python memory`")
