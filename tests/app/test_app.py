@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 from splade_demo.app_state import PRESET_QUERIES
 from tests.conftest import REPO_ROOT
 
-PAGES = ["pages/home.py", "pages/p1_bm25.py", "pages/p2_glove.py", "pages/p3_bert.py", "pages/p4_splade.py",
-         "pages/p5_compare.py"]
+PAGES = ["views/home.py", "views/p1_bm25.py", "views/p2_glove.py", "views/p3_bert.py", "views/p4_splade.py",
+         "views/p5_compare.py"]
 
 
 def run_page(page: str, query: str | None = None) -> AppTest:
@@ -71,7 +71,7 @@ def test_query_comes_from_the_url_and_goes_back() -> None:
 
 def test_page_one_tells_the_story_on_the_demo_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPLADE_DEMO_CORPUS", "demo")
-    at = run_page("pages/p1_bm25.py", "python memory management")
+    at = run_page("views/p1_bm25.py", "python memory management")
     assert not at.exception
     text = " ".join(m.value for m in at.markdown)
     assert "`memory` → `memori`" in text
@@ -80,6 +80,6 @@ def test_page_one_tells_the_story_on_the_demo_corpus(monkeypatch: pytest.MonkeyP
 
 
 def test_page_one_escapes_html(monkeypatch: pytest.MonkeyPatch) -> None:
-    at = run_page("pages/p1_bm25.py", "<script>alert(1)</script> garbage")
+    at = run_page("views/p1_bm25.py", "<script>alert(1)</script> garbage")
     assert not at.exception
     assert all("<script>" not in h.proto.body for h in at.get("html"))

@@ -15,7 +15,7 @@ from splade_demo.glove import load_vectors
 from splade_demo.glove_expansion import before_after_metrics, compare_expansion
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PAGE = "pages/p2_glove.py"
+PAGE = "views/p2_glove.py"
 
 
 @pytest.fixture(scope="session")

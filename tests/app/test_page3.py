@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO_ROOT
 
-PAGE = "pages/p3_bert.py"
+PAGE = "views/p3_bert.py"
 
 
 def run_page(page: str, query: str | None = None) -> AppTest:
@@ -125,6 +125,6 @@ def test_a_missing_model_gives_a_message_and_other_pages_keep_working(monkeypatc
     message = " ".join(w.value for w in at.warning)
     assert model in message and "python -m splade_demo prefetch" in message
     assert not charts(at)
-    for page in ("pages/p1_bm25.py", "pages/p2_glove.py"):
+    for page in ("views/p1_bm25.py", "views/p2_glove.py"):
         other = run_page(page, "python memory management")
         assert not other.exception, (page, [e.value for e in other.exception])

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO_ROOT
 
-PAGE = "pages/p4_splade.py"
+PAGE = "views/p4_splade.py"
 
 
 def run_page(query: str = "python memory management") -> AppTest:

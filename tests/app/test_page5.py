@@ -14,7 +14,7 @@ def run_page_5(query: str) -> AppTest:
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=600)
     at.session_state["query"] = query
     at.run()
-    at.switch_page("pages/p5_compare.py")
+    at.switch_page("views/p5_compare.py")
     return at.run()
 
 

@@ -66,7 +66,7 @@ def test_choosing_a_catalogue_model_switches_the_setting() -> None:
     assert at.session_state[OVERRIDES_KEY]["mlm_model"] == "distilbert-base-uncased"
     assert at.session_state[OVERRIDES_KEY]["splade_model"] == DEFAULT_SPLADE_MODEL
     # Not cached here (no hub): the page says which model is missing, and nothing raises.
-    at.switch_page("pages/p3_bert.py")
+    at.switch_page("views/p3_bert.py")
     at.run()
     assert not at.exception
     assert any("distilbert-base-uncased" in w.value and "prefetch" in w.value for w in at.warning)
@@ -88,7 +88,7 @@ def test_model_status_lists_each_model_with_state_licence_and_size(tiny_splade_d
 def test_a_loaded_model_shows_as_loaded(tiny_splade_dir: Path) -> None:
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
     at.run()
-    at.switch_page("pages/p3_bert.py")  # loads the fill-mask model (the tiny SPLADE folder) into cache_resource
+    at.switch_page("views/p3_bert.py")  # loads the fill-mask model (the tiny SPLADE folder) into cache_resource
     at.run()
     assert not at.exception
     at = first_run()  # a new session of the same process: its sidebar sees the shared cache
@@ -120,7 +120,7 @@ def test_an_uploaded_corpus_becomes_the_corpus_of_page_one(tmp_path: Path) -> No
                       "query": "garbage collector thresholds pymalloc blocks"})
     assert at.sidebar.selectbox(key="settings_corpus").value == "your upload (2 documents)"
     assert at.session_state[OVERRIDES_KEY]["corpus"] == str(path)
-    at.switch_page("pages/p1_bm25.py")
+    at.switch_page("views/p1_bm25.py")
     at.run()
     assert not at.exception
     html = " ".join(h.proto.body for h in at.get("html"))

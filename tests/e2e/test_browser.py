@@ -54,12 +54,7 @@ def open_page(context, url: str):
 
 @pytest.fixture(scope="module")
 def served_app(app_url: str, browser_context) -> str:
-    """The app after one visit to its home page.
-
-    Streamlit 1.67 answers the very first session of a new server that opens a page other than the home page
-    with a "Page not found" dialog over the page (streamlit/streamlit#9624; see the test below). One visit
-    to the home page first, as a presenter warming the app would, keeps the other tests independent of order.
-    """
+    """The app after one visit to its home page, as a presenter warming the app would."""
     open_page(browser_context, app_url + "/").close()
     return app_url
 
@@ -187,8 +182,6 @@ def test_an_uploaded_corpus_is_searched_and_its_markup_stays_text(browser_contex
         page.close()
 
 
-@pytest.mark.xfail(reason="Streamlit 1.67 (streamlit/streamlit#9624): the first session of a new server that opens a "
-                          "deep link gets a 'Page not found' dialog over the page", strict=False)
 def test_a_deep_link_into_a_fresh_server(browser_context, tiny_splade_dir: Path, tmp_path: Path,
                                          artifacts: Path) -> None:
     from tests.e2e.conftest import server_env, streamlit_server

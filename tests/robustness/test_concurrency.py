@@ -41,7 +41,7 @@ QUERIES = [
 ]
 LONG_QUERIES = [f"{q} " + " ".join(f"memory{j} python garbage" for j in range(150 + 10 * i))
                 for i, q in enumerate(QUERIES)]  # over 512 word pieces each
-PAGES = ("pages/p3_bert.py", "pages/p4_splade.py")
+PAGES = ("views/p3_bert.py", "views/p4_splade.py")
 FILL_MASK_K = 10
 FILL_MASK_WORDS = 20  # what pages 3 and 4 pass
 
@@ -108,13 +108,13 @@ def rendered(at: AppTest) -> dict[str, object]:
 
 ROUTER = """import streamlit as st
 
-st.navigation([st.Page("pages/p3_bert.py", default=True), st.Page("pages/p4_splade.py", url_path="splade")]).run()
+st.navigation([st.Page("views/p3_bert.py", default=True), st.Page("views/p4_splade.py", url_path="splade")]).run()
 """
 
 
 @pytest.fixture(scope="module")
 def router(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An entry point with the two pages and no sidebar (pages' own links resolve through `pages/`).
+    """An entry point with the two pages and no sidebar (pages' own links resolve through `views/`).
 
     Through app.py, the second run of each AppTest re-sends the sidebar's widget states; with several AppTests
     at once, some sessions lost them and their model selectboxes fell back to the catalogue's first entry (the
@@ -122,7 +122,7 @@ def router(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sidebar the settings come from the environment alone.
     """
     folder = tmp_path_factory.mktemp("router")
-    (folder / "pages").symlink_to(REPO_ROOT / "pages", target_is_directory=True)
+    (folder / "views").symlink_to(REPO_ROOT / "views", target_is_directory=True)
     (folder / "router.py").write_text(ROUTER, encoding="utf-8")
     return folder / "router.py"
 
@@ -173,7 +173,7 @@ def test_eight_sessions_at_once_match_one_at_a_time(tiny_env: Path, router: Path
         for page in PAGES:
             assert a[page] == b[page], f"{page} / {query!r}: concurrent and sequential renders differ"
     # Different queries really rendered different things (the comparison above is not vacuous).
-    assert len({json.dumps(c["pages/p4_splade.py"]["metrics"]) for c in concurrent}) > 1
+    assert len({json.dumps(c["views/p4_splade.py"]["metrics"]) for c in concurrent}) > 1
 
 
 def test_shared_cached_functions_from_eight_threads_equal_a_fresh_model(tiny_env: Path) -> None:

@@ -18,9 +18,9 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-PAGES = ["pages/home.py", "pages/p1_bm25.py", "pages/p2_glove.py", "pages/p3_bert.py", "pages/p4_splade.py",
-         "pages/p5_compare.py"]
-NEEDS_A_MODEL = {"pages/p3_bert.py", "pages/p4_splade.py", "pages/p5_compare.py"}
+PAGES = ["views/home.py", "views/p1_bm25.py", "views/p2_glove.py", "views/p3_bert.py", "views/p4_splade.py",
+         "views/p5_compare.py"]
+NEEDS_A_MODEL = {"views/p3_bert.py", "views/p4_splade.py", "views/p5_compare.py"}
 MESSAGE_WITHIN_S = 10.0
 
 DRIVER = r"""
@@ -72,7 +72,7 @@ def test_offline_with_nothing_cached(how: str, tmp_path: Path) -> None:
     report = json.loads(lines[-1][len("REPORT "):])
     assert not any((tmp_path / "hf_home").rglob("*.safetensors")), "something was downloaded"
 
-    print(f"\noffline ({how}): " + "; ".join(f"{page.removeprefix('pages/')} {r['seconds']:.2f} s"
+    print(f"\noffline ({how}): " + "; ".join(f"{page.removeprefix('views/')} {r['seconds']:.2f} s"
                                               for page, r in report.items()))
     assert not report["app.py first run"]["exceptions"]
     for page in PAGES:
@@ -88,5 +88,5 @@ def test_offline_with_nothing_cached(how: str, tmp_path: Path) -> None:
             assert shown["seconds"] < MESSAGE_WITHIN_S, (page, shown["seconds"])
         else:
             assert not prefetch and not any("model" in w.lower() for w in shown["warnings"]), (page, shown["warnings"])
-            if page != "pages/home.py":
+            if page != "views/home.py":
                 assert shown["charts"] >= 1, page

@@ -22,12 +22,12 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import REPO_ROOT, TINY_PASSAGES
 from tests.robustness.bad_inputs import BAD_INPUTS, LIVE_MARKDOWN_MARKERS, RAW_HTML_MARKERS
 
-PAGES = ["pages/home.py", "pages/p1_bm25.py", "pages/p2_glove.py", "pages/p3_bert.py", "pages/p4_splade.py",
-         "pages/p5_compare.py"]
+PAGES = ["views/home.py", "views/p1_bm25.py", "views/p2_glove.py", "views/p3_bert.py", "views/p4_splade.py",
+         "views/p5_compare.py"]
 # What the page shows when it works normally (besides its title).
-NORMAL_CONTENT = {"pages/home.py": "page_link"} | {page: "plotly_chart" for page in PAGES[1:]}
+NORMAL_CONTENT = {"views/home.py": "page_link"} | {page: "plotly_chart" for page in PAGES[1:]}
 TIMEOUT_S = 120
-# Bugs this suite found in pages/ (which the robustness task may not edit), reported to the lead. While one is
+# Bugs this suite found in views/ (which the robustness task may not edit), reported to the lead. While one is
 # listed, its failure turns the page's test into an xfail; once fixed, the test fails until it is removed here.
 KNOWN_PAGE_BUGS: dict[tuple[str, str], str] = {}
 
@@ -50,7 +50,7 @@ def fresh(page: str, text: str) -> AppTest:
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT_S)
     at.session_state["query"] = text
     at.run()
-    if page != "pages/home.py":
+    if page != "views/home.py":
         at.switch_page(page)
         at.run()
     return at
@@ -122,7 +122,7 @@ def test_every_bad_input_on_the_page(page: str, tiny_env: Path) -> None:
     for name, text in BAD_INPUTS:
         start = time.perf_counter()
         try:
-            if at is None or page == "pages/home.py" or not utf8_ok(text):
+            if at is None or page == "views/home.py" or not utf8_ok(text):
                 at = fresh(page, text)
             else:
                 at.session_state["query"] = text
@@ -151,7 +151,7 @@ def test_every_bad_input_on_the_page(page: str, tiny_env: Path) -> None:
 
 def test_the_sidebar_link_and_query_box_survive_a_lone_surrogate(tiny_env: Path) -> None:
     """A lone surrogate in the shared query (only code can put one there) becomes U+FFFD for the widget."""
-    at = fresh("pages/home.py", "python \ud800 memory")
+    at = fresh("views/home.py", "python \ud800 memory")
     assert not at.exception
     assert at.session_state["query"] == "python \ufffd memory"
     assert at.sidebar.code[0].value.endswith("?q=python%20%EF%BF%BD%20memory")

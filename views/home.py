@@ -27,10 +27,10 @@ st.markdown(
 st.caption("Current query")
 st.code(get_query()[:200], language=None)
 for page, blurb in [
-    ("pages/p1_bm25.py", "BM25 over real Python docs, and the relevant pages it never reaches."),
-    ("pages/p2_glove.py", "GloVe neighbours expand the query, without context."),
-    ("pages/p3_bert.py", "BERT's masked-token predictions understand the context."),
-    ("pages/p4_splade.py", "SPLADE turns those logits into a sparse term-weight vector."),
-    ("pages/p5_compare.py", "BM25 and SPLADE side by side, with metrics over labelled queries."),
+    ("views/p1_bm25.py", "BM25 over real Python docs, and the relevant pages it never reaches."),
+    ("views/p2_glove.py", "GloVe neighbours expand the query, without context."),
+    ("views/p3_bert.py", "BERT's masked-token predictions understand the context."),
+    ("views/p4_splade.py", "SPLADE turns those logits into a sparse term-weight vector."),
+    ("views/p5_compare.py", "BM25 and SPLADE side by side, with metrics over labelled queries."),
 ]:
     st.page_link(page, label=blurb)

@@ -160,4 +160,4 @@ st.markdown(
     "the query, for **every** vocabulary token, and keeps w = max over positions of log(1 + ReLU(logit)). Those are "
     "weights, not probabilities, and SPLADE's MLM head is fine-tuned for retrieval."
 )
-st.page_link("pages/p4_splade.py", label="4 · SPLADE vectors", icon="🧮")
+st.page_link("views/p4_splade.py", label="4 · SPLADE vectors", icon="🧮")
