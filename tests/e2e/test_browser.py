@@ -135,7 +135,7 @@ def test_a_preset_changes_the_query_and_the_url(browser_context, served_app: str
         assert parse_qs(urlparse(page.url).query)["q"] == ["free unused memory"]
         assert urlparse(page.url).path == "/bm25" and exceptions(page) == []
         link = page.locator('[data-testid="stSidebar"] [data-testid="stCode"]').first.inner_text().strip()
-        assert link == f"{served_app}/bm25?q=free%20unused%20objects"
+        assert link == f"{served_app}/bm25?q=free%20unused%20memory"
     finally:
         page.close()
 
