@@ -7,6 +7,8 @@ app.py writes it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from splade_demo.bm25 import BM25Index
@@ -126,8 +128,6 @@ def fill_mask_word(model_name: str, text: str, word: str, k: int) -> MaskedPosit
     """Predictions for the first occurrence of `word` in `text` masked (None if absent), cached."""
     return predict_word(mlm_resource(model_name), text, word, k)
 
-
-from typing import TYPE_CHECKING  # noqa: E402 - appended section (issue 3)
 
 if TYPE_CHECKING:  # the static vectors (issue 3); gensim is imported only when they are first loaded
     from gensim.models import KeyedVectors

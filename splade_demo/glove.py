@@ -20,9 +20,7 @@ import logging
 import os
 import re
 import shutil
-import socket
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -325,20 +323,9 @@ def downloader_reachable(timeout_s: float = DOWNLOADER_PROBE_TIMEOUT_S) -> bool:
     """Open a TCP connection to the gensim-data host; give up after `timeout_s` (DNS included)."""
     from gensim.downloader import DOWNLOAD_BASE_URL
 
-    host = urlparse(DOWNLOAD_BASE_URL).hostname or "github.com"
-    result: list[bool] = []
+    from splade_demo.models import host_reachable
 
-    def probe() -> None:
-        try:
-            with socket.create_connection((host, 443), timeout=timeout_s):
-                result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    return bool(result and result[0])
+    return host_reachable(urlparse(DOWNLOAD_BASE_URL).hostname or "github.com", 443, timeout_s)
 
 
 def _fallback(name: str, cache_dir: Path, reason: str) -> LoadedVectors:

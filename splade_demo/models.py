@@ -55,11 +55,8 @@ def hub_endpoint() -> str:
     return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
 
 
-def hub_reachable(timeout_s: float = HUB_PROBE_TIMEOUT_S) -> bool:
-    """Open a TCP connection to the hub; give up after `timeout_s` (DNS included)."""
-    parsed = urlparse(hub_endpoint())
-    host = parsed.hostname or "huggingface.co"
-    port = parsed.port or (443 if parsed.scheme != "http" else 80)
+def host_reachable(host: str, port: int = 443, timeout_s: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Open a TCP connection to `host`; give up after `timeout_s`, DNS included (it runs in a thread)."""
     result: list[bool] = []
 
     def probe() -> None:
@@ -73,6 +70,13 @@ def hub_reachable(timeout_s: float = HUB_PROBE_TIMEOUT_S) -> bool:
     thread.start()
     thread.join(timeout_s)
     return bool(result and result[0])
+
+
+def hub_reachable(timeout_s: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Can the model hub be reached within `timeout_s`?"""
+    parsed = urlparse(hub_endpoint())
+    port = parsed.port or (443 if parsed.scheme != "http" else 80)
+    return host_reachable(parsed.hostname or "huggingface.co", port, timeout_s)
 
 
 def unavailable_message(name: str, reason: str) -> str:
