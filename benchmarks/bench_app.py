@@ -1,0 +1,222 @@
+"""App start and page switches in a real browser (Debian's Chromium, driven by Playwright).
+
+    python benchmarks/bench_app.py                   # tiny SPLADE as both models; about 1-2 minutes
+    python benchmarks/bench_app.py --models bert-base  # random-init BERT-base folders (real models' cost)
+
+1. Start: `streamlit run app.py` (headless, a free loopback port, offline) with Chromium already
+   open; the clock runs from launching the server until the home page has rendered (its title is
+   shown, the script has finished: no `stStatusWidget`, `data-test-script-state="notRunning"`).
+   Target < 5 s. Printed apart: when /_stcore/health first answered.
+2. Page switches after a warm-up (every page visited once: models loaded, caches filled): click each
+   sidebar link in turn, `--cycles` times round, and time until the new page's title is shown and the
+   script has finished. Target < 1 s.
+
+The SPLADE `demo` index is put in the app's cache folder (under the bench folder) before the server
+starts, so no run waits for an index build: with `--models tiny` it is built with the tiny SPLADE;
+with `--models bert-base` the tiny model's vectors are saved under the BERT-base model's key (same
+shape; a random BERT-base would take minutes to encode `demo` and give near-dense vectors).
+Chromium is /usr/bin/chromium, never a downloaded browser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import _common as common
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+TARGET_START_S = 5.0
+TARGET_SWITCH_S = 1.0
+SKELETONS = '[data-testid="stSkeleton"], [data-testid="stSkeletonElement"], [data-testid="stAppSkeleton"]'
+# True once the script has finished and the page whose title starts with `title` is shown.
+RENDERED_JS = """
+(title) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
+  if (document.querySelector('%s')) return false;
+  const h1 = Array.from(document.querySelectorAll('[data-testid="stMain"] h1, section.main h1'));
+  return h1.some(h => h.innerText.trim().startsWith(title));
+}
+""" % SKELETONS.replace("'", "\\'")
+TITLE_CHANGED_JS = """
+(previous) => {
+  const h = document.querySelector('[data-testid="stMain"] h1, section.main h1');
+  return h !== null && h.innerText.trim() !== previous;
+}
+"""
+FIRST_TITLE_JS = """
+() => {
+  const h = document.querySelector('[data-testid="stMain"] h1, section.main h1');
+  return h ? h.innerText.trim() : null;
+}
+"""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare(models: str, precision: str, cache: Path) -> tuple[str, str]:
+    """Model folders for the app, and its cache seeded with the `demo` SPLADE index."""
+    from splade_demo.corpus import load_corpus
+    from splade_demo.models import load_mlm
+    from splade_demo.splade import SpladeEncoder
+    from splade_demo.splade_index import index_cache_path, is_cached, load_or_build_index, save_index
+
+    tiny = str(common.tiny_splade_dir())
+    corpus = load_corpus("demo")
+    tiny_index = load_or_build_index(SpladeEncoder(load_mlm(tiny), precision), corpus, cache)  # type: ignore[arg-type]
+    if models == "tiny":
+        return tiny, tiny
+    splade, mlm = str(common.random_bert_base_dir("splade")), str(common.random_bert_base_dir("mlm"))
+    encoder = SpladeEncoder(load_mlm(splade), precision)  # type: ignore[arg-type]
+    if not is_cached(encoder, corpus, cache):
+        from dataclasses import replace
+
+        from splade_demo.splade_index import index_key
+
+        seeded = replace(tiny_index, key=index_key(encoder, corpus), model_name=encoder.name)
+        save_index(seeded, index_cache_path(encoder, corpus, cache), encoder.fingerprint)
+    return splade, mlm
+
+
+def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str, float]:
+    port = free_port()
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.headless", "true"],
+        cwd=common.REPO_ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return server, f"http://127.0.0.1:{port}", started
+
+
+def wait_healthy(server: subprocess.Popen, url: str, log: Path, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"streamlit exited ({server.returncode}); see {log}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"streamlit did not answer within {timeout_s:.0f} s; see {log}")
+
+
+def wait_rendered(page, title: str, timeout_s: float) -> None:
+    page.wait_for_function(RENDERED_JS, arg=title, timeout=timeout_s * 1000, polling=20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", choices=["tiny", "bert-base"], default="tiny")
+    parser.add_argument("--cycles", type=int, default=3, help="rounds of clicks through every page (default 3)")
+    parser.add_argument("--starts", type=int, default=2, help="cold starts of the server to time (default 2)")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    from splade_demo.config import DEFAULT_PRECISION
+
+    precision = os.environ.get("SPLADE_DEMO_PRECISION", DEFAULT_PRECISION)
+    print(common.machine_report())
+    # tiny: the bench cache shared with the other scripts; bert-base: its own (it holds the seeded index)
+    cache = common.BENCH_DIR / ("cache" if args.models == "tiny" else "app-cache-bert-base")
+    splade, mlm = prepare(args.models, precision, cache)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "SPLADE_DEMO_SPLADE_MODEL": splade, "SPLADE_DEMO_MLM_MODEL": mlm,
+           "SPLADE_DEMO_CACHE": str(cache), "SPLADE_DEMO_CORPUS": "demo", "SPLADE_DEMO_PRECISION": precision,
+           "PYTHONUNBUFFERED": "1"}
+    print(f"\nmodels: {args.models} (SPLADE {splade}; fill-mask {mlm}), precision {precision}, cache {cache}")
+    log = common.BENCH_DIR / "streamlit-bench.log"
+    start_times: list[float] = []
+    switch_times: dict[str, list[float]] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            for attempt in range(args.starts):
+                context = browser.new_context(viewport={"width": 1280, "height": 800})
+                page = context.new_page()
+                server, url, started = start_server(env, log)
+                try:
+                    wait_healthy(server, url, log)
+                    healthy = time.perf_counter() - started
+                    page.goto(url, wait_until="commit")
+                    page.wait_for_selector('[data-testid="stApp"]', timeout=120_000)
+                    shell = time.perf_counter() - started
+                    page.wait_for_selector('[data-testid="stMain"] h1', timeout=120_000)
+                    titled = time.perf_counter() - started
+                    wait_rendered(page, "Why SPLADE works", 120)
+                    total = time.perf_counter() - started
+                    start_times.append(total)
+                    print(f"   start {attempt + 1}: health ok {healthy:.2f} s, app shell {shell:.2f} s, title {titled:.2f} s, "
+                          f"script finished {total:.2f} s after launch (load {common.load_average()})")
+                    if attempt == args.starts - 1:
+                        switch_times = page_switches(page, args.cycles)
+                finally:
+                    context.close()
+                    server.terminate()
+                    try:
+                        server.wait(timeout=15)
+                    except subprocess.TimeoutExpired:
+                        server.kill()
+                        server.wait(timeout=15)
+        finally:
+            browser.close()
+
+    best = min(start_times)
+    print(f"\n== app start (server launch -> home page rendered): best {best:.2f} s, "
+          f"all {', '.join(f'{t:.2f}' for t in start_times)} s; target < {TARGET_START_S:.0f} s: "
+          f"{common.verdict(best < TARGET_START_S)}")
+    print(f"== page switches after warm-up ({args.cycles} rounds): time from click to the new page rendered")
+    worst = 0.0
+    for name, times in switch_times.items():
+        worst = max(worst, statistics.median(times))
+        print(f"   {name:40s} median {statistics.median(times):5.2f} s  max {max(times):5.2f} s")
+    every = [t for ts in switch_times.values() for t in ts]
+    print(f"   all switches: median {statistics.median(every):.2f} s, p95 {common.percentile(every, 95):.2f} s, "
+          f"max {max(every):.2f} s; slowest page median {worst:.2f} s; target < {TARGET_SWITCH_S:.0f} s: "
+          f"{common.verdict(worst < TARGET_SWITCH_S)}")
+    print(f"load average at the end: {common.load_average()}")
+
+
+def page_switches(page, cycles: int) -> dict[str, list[float]]:
+    """Visit every page once (warm-up), then time `cycles` rounds of clicks through the sidebar links."""
+    links = page.locator('[data-testid="stSidebarNav"] a')
+    names = [" ".join(links.nth(i).inner_text().split()) for i in range(links.count())]
+    position = {name: i for i, name in enumerate(names)}
+    titles: dict[str, str] = {}
+    previous = page.evaluate(FIRST_TITLE_JS)
+    warm_start = time.perf_counter()
+    for name in [*names[1:], names[0]]:
+        links.nth(position[name]).click()
+        page.wait_for_function(TITLE_CHANGED_JS, arg=previous, timeout=600_000)
+        wait_rendered(page, page.evaluate(FIRST_TITLE_JS), 600)
+        titles[name] = previous = page.evaluate(FIRST_TITLE_JS)
+        print(f"   warm-up: {name!r} (title {titles[name]!r}) ready {time.perf_counter() - warm_start:.1f} s after the first click")
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(cycles):
+        for name in [*names[1:], names[0]]:
+            link = links.nth(position[name])
+            start = time.perf_counter()
+            link.click()
+            wait_rendered(page, titles[name], 60)
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Peak memory of one process serving every page: both BERT-base models, GloVe, the `demo` index.
+
+    python benchmarks/bench_memory.py            # about 1-3 minutes on 2 cores
+
+Each scenario runs in a fresh subprocess, which loads what the app's process would hold and answers
+one query as every page does, printing its resident memory after each stage (VmRSS) and its peak
+(VmHWM, and `getrusage(RUSAGE_SELF).ru_maxrss` at the end). Target: peak <= 1.5 GB.
+
+  * the SPLADE model and the fill-mask model: two random-init BERT-base folders (the real models'
+    exact size), loaded with `splade_demo.models.load_mlm` like the app does;
+  * GloVe 6B 50d (`splade_demo.glove.load_vectors`, memory-mapped), the `demo` corpus and its BM25 index;
+  * the `demo` SPLADE index: the real tiny SPLADE's vectors (a trained model's sparsity; a random
+    BERT-base's would be near-dense), loaded from the bench cache by `load_index` (the parent passes
+    the tiny encoder's key fields, so the child never loads the tiny model);
+  * streamlit, plotly and pandas imported first, as in the app's process.
+Scenarios: `serve-<precision>` (the index is cached) for fp32 and int8, and `build-<default>`:
+the same plus one full batch of the longest `demo` passages encoded in-process, which is the
+peak while the app builds the index on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import _common as common
+
+TARGET_MB = 1536.0
+QUERY = "python memory management"
+
+
+def status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def child(scenario: str, precision: str) -> None:
+    """Runs in the subprocess: load everything, answer one query per page, print JSON stages."""
+    stages: list[dict] = []
+
+    def mark(stage: str, started: float) -> None:
+        stages.append({"stage": stage, "rss_mb": status_mb("VmRSS"), "hwm_mb": status_mb("VmHWM"),
+                       "seconds": time.perf_counter() - started})
+
+    t = time.perf_counter()
+    mark("python + benchmark helpers", t)
+    t = time.perf_counter()
+    import pandas  # noqa: F401
+    import plotly.graph_objects  # noqa: F401
+    import streamlit  # noqa: F401
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+
+    mark("imports: streamlit, plotly, pandas, torch, transformers", t)
+
+    from splade_demo.analyzer import analyze
+    from splade_demo.bm25 import BM25Index
+    from splade_demo.comparison import compare_rankings, evaluate_all_methods
+    from splade_demo.config import DEFAULT_GLOVE
+    from splade_demo.corpus import load_corpus, load_queries
+    from splade_demo.fill_mask import predict
+    from splade_demo.glove import load_vectors, query_neighbours
+    from splade_demo.glove_expansion import compare_expansion
+    from splade_demo.models import load_mlm
+    from splade_demo.search import bm25_hits
+    from splade_demo.splade import SpladeEncoder, shared_terms
+    from splade_demo.splade_index import document_text, load_index
+
+    cache_dir = common.BENCH_DIR / "cache"
+    t = time.perf_counter()
+    corpus = load_corpus("demo")
+    bm25 = BM25Index(corpus)
+    mark("demo corpus + BM25 index", t)
+
+    t = time.perf_counter()
+    index = load_index(SimpleNamespace(**json.loads(os.environ["SPLADE_BENCH_INDEX_KEY"])), corpus, cache_dir)  # type: ignore[arg-type]
+    if index is None:
+        raise SystemExit("the tiny demo index is not cached: the parent builds it first")
+    mark(f"demo SPLADE index ({index.matrix.nnz:,} non-zeros)", t)
+
+    t = time.perf_counter()
+    vectors = load_vectors(DEFAULT_GLOVE, cache_dir)
+    mark("GloVe 6B 50d (memory-mapped)", t)
+
+    t = time.perf_counter()
+    encoder = SpladeEncoder(load_mlm(str(common.random_bert_base_dir("splade"))), precision)  # type: ignore[arg-type]
+    mark(f"SPLADE model, BERT-base ({encoder.precision} documents)", t)
+    t = time.perf_counter()
+    mlm = load_mlm(str(common.random_bert_base_dir("mlm")))
+    mark("fill-mask model, BERT-base", t)
+
+    t = time.perf_counter()
+    hits = bm25_hits(bm25, QUERY, 10)
+    [bm25.explain(analyze(QUERY), h.index) for h in hits]
+    mark("page 1: BM25 top-10 + explain", t)
+    t = time.perf_counter()
+    query_neighbours(vectors, QUERY, 10)
+    compare_expansion(bm25, vectors, QUERY, 3, 0.5)
+    mark("page 2: GloVe neighbours + expanded BM25", t)
+    t = time.perf_counter()
+    predict(mlm, QUERY, 10)
+    predict(mlm, "the python swallowed the zoo keeper's lunch", 10)
+    mark("page 3: fill-mask, each word masked", t)
+    t = time.perf_counter()
+    encoding = encoder.encode_query(QUERY)
+    mark("page 4: SPLADE query encoding", t)
+    t = time.perf_counter()
+    comparison = compare_rankings(bm25, index, encoding.vector, QUERY, 10)
+    chosen = (comparison.splade or comparison.bm25)[0]
+    shared_terms(encoding.vector, index.doc_vector(chosen.index), encoder.vocab)
+    evaluate_all_methods(load_queries(), bm25, encoder, index, vectors)
+    mark("page 5: rankings, breakdowns, evaluation", t)
+
+    if scenario.startswith("build"):
+        t = time.perf_counter()
+        texts = [document_text(p) for p in corpus.passages]
+        lengths = encoder.token_lengths(texts)
+        longest = [texts[i] for i in sorted(range(len(texts)), key=lambda i: -lengths[i])[:16]]
+        encoder.encode_documents(longest)  # the longest batches are the largest: (8, 256, 30522) logits
+        mark("index build in-process: the 16 longest passages", t)
+
+    stages.append({"stage": "end", "rss_mb": status_mb("VmRSS"), "hwm_mb": status_mb("VmHWM"), "seconds": 0.0,
+                   "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    print("JSON " + json.dumps(stages))
+
+
+def ensure_tiny_index() -> dict:
+    """Build (or find) the tiny SPLADE's demo index; return what `load_index` needs to find it."""
+    from splade_demo.corpus import load_corpus
+    from splade_demo.models import load_mlm
+    from splade_demo.splade import SpladeEncoder
+    from splade_demo.splade_index import load_or_build_index
+
+    start = time.perf_counter()
+    tiny = SpladeEncoder(load_mlm(str(common.tiny_splade_dir())), "fp32")
+    index = load_or_build_index(tiny, load_corpus("demo"), common.BENCH_DIR / "cache")
+    if not index.from_cache:
+        print(f"   (built the tiny SPLADE demo index in {time.perf_counter() - start:.0f} s)")
+    return {"fingerprint": tiny.fingerprint, "max_length": tiny.max_length, "precision": tiny.precision,
+            "vocab_size": tiny.vocab_size, "name": tiny.name}
+
+
+def run(scenario: str, precision: str, index_key: dict) -> list[dict]:
+    env = {**os.environ, "SPLADE_BENCH_INDEX_KEY": json.dumps(index_key)}
+    proc = subprocess.run([sys.executable, __file__, "--child", scenario, "--precision", precision],
+                          capture_output=True, text=True, cwd=str(common.REPO_ROOT), env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("JSON ")]
+    if proc.returncode != 0 or not lines:
+        raise SystemExit(f"scenario {scenario} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][5:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--precision", default=None, help="document precision (default: splade_demo.config's)")
+    parser.add_argument("--scenarios", default=None, help="comma list, e.g. serve-fp32,serve-int8,build-fp32")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.precision)
+        return
+    from splade_demo.config import DEFAULT_PRECISION
+
+    default = args.precision or DEFAULT_PRECISION
+    scenarios = args.scenarios.split(",") if args.scenarios else ["serve-fp32", "serve-int8", f"build-{default}"]
+    print(common.machine_report())
+    print(f"default document precision: {DEFAULT_PRECISION}")
+    common.random_bert_base_dir("splade"), common.random_bert_base_dir("mlm")
+    index_key = ensure_tiny_index()
+    peaks = {}
+    for scenario in scenarios:
+        precision = scenario.split("-", 1)[1]
+        stages = run(scenario, precision, index_key)
+        print(f"\n== {scenario}: one process, {precision} SPLADE documents")
+        previous = 0.0
+        for s in stages[:-1]:
+            print(f"   {s['stage']:58s} RSS {s['rss_mb']:7.0f} MB ({s['rss_mb'] - previous:+6.0f})  peak {s['hwm_mb']:7.0f} MB"
+                  f"  {s['seconds']:5.1f} s")
+            previous = s["rss_mb"]
+        end = stages[-1]
+        peak = max(end["hwm_mb"], end["ru_maxrss_mb"])
+        peaks[scenario] = peak
+        print(f"   peak RSS (VmHWM) {end['hwm_mb']:.0f} MB, ru_maxrss {end['ru_maxrss_mb']:.0f} MB; "
+              f"target <= {TARGET_MB:.0f} MB: {common.verdict(peak <= TARGET_MB)}")
+    print("\nsummary: " + ", ".join(f"{k} {v:.0f} MB" for k, v in peaks.items()) + f" (target <= {TARGET_MB:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
