@@ -5,6 +5,8 @@ If TEXT contains `[MASK]`, those positions are predicted; otherwise each word is
 `[{"position", "token", "predictions": [{"token", "probability"}]}]`, where `position` is the
 index of the word in the model's pre-tokenised text and `token` the word that was masked
 (or "[MASK]"). The model is `SPLADE_DEMO_MLM_MODEL` (default bert-base-uncased).
+Each masked word is one more pass of the model over the text, so at most `--max-words` words
+(default 64) are masked, the first ones; a note on stderr says when words were left out.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import sys
 from splade_demo.commands import UsageError, add_common, clean_text
 
 MAX_K = 1000
+DEFAULT_MAX_WORDS = 64  # a few seconds at BERT-base size on 2 cores
+MAX_WORDS_LIMIT = 512  # no text has more words within BERT's 512 tokens
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,19 +28,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("text", nargs="+", metavar="TEXT", help="the text (several arguments are joined by spaces)")
     parser.add_argument("--k", type=int, default=10, help="predictions per masked position (default 10)")
+    parser.add_argument("--max-words", type=int, default=DEFAULT_MAX_WORDS,
+                        help=f"words masked in turn, the first ones (default {DEFAULT_MAX_WORDS}; [MASK]s are all predicted)")
     add_common(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> object:
     from splade_demo.config import load_settings
-    from splade_demo.fill_mask import predict
+    from splade_demo.fill_mask import predict, words
     from splade_demo.models import load_mlm
 
     text = clean_text(" ".join(args.text), what="text")
     if not 1 <= args.k <= MAX_K:
         raise UsageError(f"--k must be between 1 and {MAX_K} (got {args.k})")
-    result = predict(load_mlm(load_settings().mlm_model), text, args.k)
+    if not 1 <= args.max_words <= MAX_WORDS_LIMIT:
+        raise UsageError(f"--max-words must be between 1 and {MAX_WORDS_LIMIT} (got {args.max_words})")
+    loaded = load_mlm(load_settings().mlm_model)
+    result = predict(loaded, text, args.k, max_words=args.max_words)
+    text_words = words(loaded, text)
+    maskable = sum(w.maskable for w in text_words)
+    if not any(w.is_mask for w in text_words) and maskable > args.max_words:
+        print(f"note: the text has {maskable:,} words; only the first {args.max_words} were masked (--max-words)",
+              file=sys.stderr)
     if result.truncated:
         print(f"note: the text is {result.n_tokens:,} tokens long; only the first 512 were read", file=sys.stderr)
     if not result.positions:

@@ -40,12 +40,23 @@ def test_explicit_masks(tiny_splade_dir: Path) -> None:
     assert [(r["position"], r["token"], len(r["predictions"])) for r in rows] == [(1, "[MASK]", 10), (4, "[MASK]", 10)]
 
 
+def test_masked_words_are_capped_with_a_note(tiny_splade_dir: Path) -> None:
+    text = " ".join(f"word{i}" for i in range(10))
+    result = cli(text, "--k", "2", "--max-words", "4", "--json", model=tiny_splade_dir)
+    assert result.returncode == 0, result.stderr
+    assert [r["token"] for r in json.loads(result.stdout)] == ["word0", "word1", "word2", "word3"]
+    assert "10 words; only the first 4 were masked" in result.stderr
+    uncapped = cli(text, "--k", "2", "--json", model=tiny_splade_dir)
+    assert len(json.loads(uncapped.stdout)) == 10 and "note:" not in uncapped.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "model", "needle"),
     [
         (["   "], None, "empty"),
         (["python", "--k", "0"], None, "--k"),
         (["python", "--k", "ten"], None, "--k"),
+        (["python", "--max-words", "0"], None, "--max-words"),
         (["python"], "/nonexistent/model", "python -m splade_demo prefetch"),
     ],
 )
