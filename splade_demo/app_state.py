@@ -78,8 +78,9 @@ def render_sidebar() -> None:
                 "mlm_model": _model_choice("Fill-mask model", "mlm", env.mlm_model, "settings_mlm",
                                            "SPLADE_DEMO_MLM_MODEL"),
                 "glove": st.text_input("Static vectors", env.glove, key="settings_glove", help="SPLADE_DEMO_GLOVE"),
-                "precision": st.selectbox("SPLADE document precision", PRECISIONS, index=PRECISIONS.index(env.precision),
-                                          key="settings_precision", help="SPLADE_DEMO_PRECISION"),
+                "precision": st.selectbox("SPLADE precision", PRECISIONS, index=PRECISIONS.index(env.precision),
+                                          key="settings_precision",
+                                          help="SPLADE_DEMO_PRECISION: fp32 is exact; int8 is faster and smaller"),
             }
             st.session_state[OVERRIDES_KEY] = {k: (v.strip() if isinstance(v, str) else v) for k, v in overrides.items()}
             _render_upload(str(env.cache_dir))
@@ -344,15 +345,24 @@ class IndexBuildError(RuntimeError):
 
 @st.cache_resource(show_spinner="Loading the SPLADE model (first use only)…")
 def splade_encoder_resource(model_name: str, precision: str) -> "SpladeEncoder":
-    """The SPLADE encoder shared by every session; its model is `mlm_resource(model_name)`."""
+    """The SPLADE encoder shared by every session.
+
+    fp32 uses `mlm_resource(model_name)` as it is. int8 loads the model for itself and keeps only
+    its int8 copy, so the fp32 weights do not stay in memory next to it.
+    """
+    from splade_demo.model_catalog import note_loaded
     from splade_demo.splade import SpladeEncoder
 
-    return SpladeEncoder(mlm_resource(model_name), precision=precision)  # type: ignore[arg-type]
+    if precision != "int8":
+        return SpladeEncoder(mlm_resource(model_name), precision=precision)  # type: ignore[arg-type]
+    encoder = SpladeEncoder(load_mlm(model_name), precision="int8", owns_model=True)
+    note_loaded(model_name)
+    return encoder
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def splade_query_encoding(model_name: str, precision: str, text: str) -> "SpladeEncoding":
-    """A query's SPLADE vector and per-position activations (fp32 whatever the precision), cached."""
+    """A query's SPLADE vector and per-position activations at the encoder's precision, cached."""
     return splade_encoder_resource(model_name, precision).encode_query(text)
 
 

@@ -89,7 +89,7 @@ class Searcher:
         from splade_demo.models import load_mlm
         from splade_demo.splade import SpladeEncoder
 
-        return SpladeEncoder(load_mlm(self.settings.splade_model), precision=self.settings.precision)
+        return SpladeEncoder(load_mlm(self.settings.splade_model), precision=self.settings.precision, owns_model=True)
 
     @cached_property
     def splade_index(self) -> "SpladeIndex":

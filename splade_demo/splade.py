@@ -12,16 +12,17 @@ log-saturated logits of a head fine-tuned for retrieval, unbounded and not norma
 `splade_max_pool` is that formula, one line as in naver/splade. Documents use
 `splade_max_pool_per_text`, the same numbers in a cheaper order (pool, then transform).
 
-Queries are always encoded in fp32 (the page shows them, and they are cheap). Documents use the
-encoder's `precision`: fp32 (exact), bf16 (`torch.autocast` on CPU) or int8 (dynamic quantisation of
-the Linear layers of a private copy of the model; the shared model is never touched).
-An empty query raises ValueError; an empty document gets an all-zero vector.
+Queries and documents use the encoder's `precision`, so both sides of the dot product come from
+the same model: fp32 (exact, the model as loaded), bf16 (`torch.autocast` on CPU, only where the CPU
+has native bf16) or int8 (dynamic quantisation of the Linear layers of a copy; the loaded model is
+never touched). An empty query raises ValueError; an empty document gets an all-zero vector.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Collection, Iterator, Sequence
@@ -36,7 +37,15 @@ from splade_demo.models import LoadedMLM
 DEFAULT_DOC_MAX_LENGTH = 256  # the length SPLADE models are trained with
 MAX_LENGTH_CAP = 512  # BERT's position embeddings
 QUERY_MAX_LENGTH = 512  # queries are short; only a pathological one is truncated
-DEFAULT_MAX_BATCH_TOKENS = 2048  # padded tokens per document batch: bounds the (batch, seq, vocab) logits
+# Padded tokens per document batch: bounds the (batch, seq, vocab) logits (1024 x 30,522 fp32 = 125 MB). Measured at
+# BERT-base size, 1024 encodes as fast as 2048 (int8 3.32 vs 3.17 docs/s) with half the peak (benchmarks/).
+DEFAULT_MAX_BATCH_TOKENS = 1024
+PRECISION_CAPTIONS: dict[Precision, str] = {
+    "fp32": "fp32: the exact weights",
+    "int8": "int8: a quantised copy of the model, several times faster; its weights are close to the exact "
+            "fp32 ones, not equal (choose fp32 in the sidebar for those)",
+    "bf16": "bf16 autocast: weights rounded to bfloat16 precision inside the model",
+}
 
 
 def splade_max_pool(logits: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -198,7 +207,12 @@ def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int)
 
 
 class SpladeEncoder:
-    """SPLADE encoding with a shared, never-mutated masked-LM (calls hold `loaded.lock`)."""
+    """SPLADE encoding with a never-mutated masked-LM (calls hold `loaded.lock`).
+
+    `owns_model=True` says that `loaded` was loaded for this encoder alone. At int8 the encoder then
+    keeps its int8 copy only and lets the fp32 weights go: about 200 MB instead of 420 MB at
+    BERT-base size (benchmarks/bench_memory.py).
+    """
 
     def __init__(
         self,
@@ -206,6 +220,7 @@ class SpladeEncoder:
         precision: Precision = "fp32",
         max_length: int = DEFAULT_DOC_MAX_LENGTH,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        owns_model: bool = False,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
@@ -222,14 +237,17 @@ class SpladeEncoder:
         self.vocab = vocabulary(loaded.tokenizer, self.vocab_size)
         self.precision: Precision = precision
         self.precision_note: str | None = None
-        self._int8_model: torch.nn.Module | None = None
+        self._model: torch.nn.Module = loaded.model
         if precision == "bf16" and not _bf16_autocast_works():
-            self.precision, self.precision_note = "fp32", "bf16 autocast is not supported on this CPU; documents use fp32"
+            self.precision, self.precision_note = "fp32", "bf16 autocast is not supported on this CPU; SPLADE uses fp32"
         if precision == "int8":
-            try:  # made once, from a deep copy: the shared model is never touched
-                self._int8_model = quantized_copy(loaded.model)
+            try:  # made once, from a copy: the loaded model is never touched
+                self._model = quantized_copy(loaded.model, share_tensors=not owns_model)
             except (RuntimeError, AttributeError, ImportError) as exc:  # no quantised engine here
-                self.precision, self.precision_note = "fp32", f"int8 quantisation failed ({type(exc).__name__}); documents use fp32"
+                self.precision, self.precision_note = "fp32", f"int8 quantisation failed ({type(exc).__name__}); SPLADE uses fp32"
+            else:
+                if owns_model:  # drop the last reference to the fp32 weights
+                    self.loaded = dataclasses.replace(loaded, model=self._model)
 
     @property
     def name(self) -> str:
@@ -241,27 +259,24 @@ class SpladeEncoder:
 
     # -- queries -----------------------------------------------------------------------------
     def encode_query(self, text: str) -> SpladeEncoding:
-        """The query's SPLADE vector (fp32) with its word pieces and per-position activations.
+        """The query's SPLADE vector with its word pieces and per-position activations.
 
         Raises ValueError for an empty or blank text (a vector of [CLS] and [SEP] alone says nothing).
         """
-        return self._encode_one(text, self.query_max_length, document=False)
+        return self._encode_one(text, self.query_max_length)
 
     def encode_document(self, text: str) -> SpladeEncoding:
-        """One document like `encode_documents` does it (max_length, precision), with activations."""
-        return self._encode_one(text, self.max_length, document=True)
+        """One document like `encode_documents` does it (max_length), with activations."""
+        return self._encode_one(text, self.max_length)
 
-    def _encode_one(self, text: str, max_length: int, document: bool) -> SpladeEncoding:
+    def _encode_one(self, text: str, max_length: int) -> SpladeEncoding:
         if not isinstance(text, str) or not text.strip():
             raise ValueError("cannot encode an empty text: give at least one word")
         tokenizer = self.loaded.tokenizer
         with self.loaded.lock, torch.inference_mode():
             n_tokens = len(tokenizer(text, verbose=False)["input_ids"])
             batch = tokenizer([text], truncation=True, max_length=max_length, return_tensors="pt")
-            if document:
-                logits = self._logits(batch, self.precision, self._document_model())  # (1, seq, vocab)
-            else:
-                logits = self._logits(batch, "fp32")
+            logits = self._logits(batch)  # (1, seq, vocab)
         vector = splade_max_pool(logits, batch["attention_mask"])[0]
         activations = torch.log1p(torch.relu(logits[0]))  # (seq, vocab), for display
         ids = [int(i) for i in batch["input_ids"][0]]
@@ -314,13 +329,12 @@ class SpladeEncoder:
             progress(blank, total)
         blocks: list[sparse.csr_matrix] = []
         done = blank
-        model = self._document_model()
         for batch in plan_batches([effective[i] for i in order], batch_size, self.max_batch_tokens):
             indices = [order[p] for p in batch]
             with self.loaded.lock, torch.inference_mode():
                 encoded = self.loaded.tokenizer([texts[i] for i in indices], truncation=True, max_length=self.max_length,
                                                 padding=True, return_tensors="pt")
-                logits = self._logits(encoded, self.precision, model)
+                logits = self._logits(encoded)
             vectors = splade_max_pool_per_text(logits, encoded["attention_mask"])
             del logits
             blocks.append(sparse.csr_matrix(vectors.numpy().astype(np.float32, copy=False)))
@@ -342,31 +356,61 @@ class SpladeEncoder:
         return DocumentVectors(matrix=matrix, truncated=truncated, n_tokens=lengths)
 
     # -- model calls -------------------------------------------------------------------------
-    def _document_model(self) -> torch.nn.Module:
-        return self._int8_model if self._int8_model is not None else self.loaded.model
-
-    def _logits(self, batch: Any, precision: Precision, model: torch.nn.Module | None = None) -> torch.Tensor:
-        model = model if model is not None else self.loaded.model
-        with _autocast(precision == "bf16"):
-            logits = model(**batch).logits
+    def _logits(self, batch: Any) -> torch.Tensor:
+        with _autocast(self.precision == "bf16"):
+            logits = self._model(**batch).logits
         return logits.float()
 
 
-def quantized_copy(model: torch.nn.Module) -> torch.nn.Module:
+def quantized_copy(model: torch.nn.Module, share_tensors: bool = True) -> torch.nn.Module:
     """An int8 copy of `model` (dynamic quantisation of its Linear layers); `model` is untouched.
 
     Weights get one scale per output channel: per-tensor scales moved the tiny SPLADE's top-10 pages
     (overlap 0.94 with fp32 on the labelled queries; 0.96 per channel, benchmarks/bench_encode.py).
-    Only the module tree is copied: the copy shares every fp32 tensor with `model` (read-only), so it
-    costs its int8 weights alone, not two extra copies of the model while it is made.
+    Only the module tree is copied: while it is made, the copy shares every fp32 tensor with `model`
+    (read-only), so it never holds a second fp32 model. With `share_tensors=False` the tensors that
+    stay fp32 (embeddings, LayerNorm, biases outside Linear layers) are then cloned, so the copy keeps
+    no reference to `model`'s memory (its memory-mapped weight file can be released with it). The
+    fp32 Linear weights are never copied: each is read once, when its int8 version is made.
     """
     shared = {id(t): t for t in [*model.parameters(), *model.buffers()]}
     skeleton = copy.deepcopy(model, memo=shared)
+    if not share_tensors:  # before quantising: the int8 layers keep their fp32 bias tensors as given
+        _clone_tensors(skeleton, keep=_linear_only_weights(skeleton))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
         qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
-        return torch.ao.quantization.quantize_dynamic(skeleton, {torch.nn.Linear: qconfig}, dtype=torch.qint8, inplace=True).eval()
+        quantized = torch.ao.quantization.quantize_dynamic(skeleton, {torch.nn.Linear: qconfig}, dtype=torch.qint8, inplace=True)
+    return quantized.eval()
+
+
+def _linear_only_weights(module: torch.nn.Module) -> set[int]:
+    """Ids of the Linear weights that no other kind of layer uses (a tied decoder shares the embeddings')."""
+    linear = {id(m.weight) for m in module.modules() if isinstance(m, torch.nn.Linear)}
+    other = {id(p) for m in module.modules() if not isinstance(m, torch.nn.Linear) for p in m.parameters(recurse=False)}
+    return linear - other
+
+
+def _clone_tensors(module: torch.nn.Module, keep: Collection[int] = ()) -> None:
+    """Give every parameter and buffer of `module` its own memory, except those whose id is in `keep`.
+
+    Tied tensors stay tied (one clone each)."""
+    clones: dict[int, torch.Tensor] = {id(t): t for t in [*module.parameters(), *module.buffers()] if id(t) in keep}
+
+    def own(tensor: torch.Tensor, as_parameter: bool) -> torch.Tensor:
+        if id(tensor) not in clones:
+            copied = tensor.detach().clone()
+            clones[id(tensor)] = torch.nn.Parameter(copied, requires_grad=False) if as_parameter else copied
+        return clones[id(tensor)]
+
+    for sub in module.modules():
+        for name, param in sub._parameters.items():
+            if param is not None:
+                sub._parameters[name] = own(param, as_parameter=True)  # type: ignore[assignment]
+        for name, buffer in sub._buffers.items():
+            if buffer is not None:
+                sub._buffers[name] = own(buffer, as_parameter=False)
 
 
 @contextlib.contextmanager

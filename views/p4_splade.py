@@ -22,7 +22,7 @@ from splade_demo.figures.splade import activation_heatmap, document_term_bars, t
 from splade_demo.fill_mask import query_tokens
 from splade_demo.models import ModelUnavailable
 from splade_demo.search import splade_hits
-from splade_demo.splade import position_term_grid, shared_terms, term_weights
+from splade_demo.splade import PRECISION_CAPTIONS, position_term_grid, shared_terms, term_weights
 
 RESULTS = 10  # the query's SPLADE results offered on the document side
 BERT_K = 10
@@ -50,7 +50,7 @@ except ValueError as exc:
     st.info(f"Nothing to encode: {exc}")
     st.stop()
 
-st.caption(f"SPLADE model: `{settings.splade_model}`")
+st.caption(f"SPLADE model: `{settings.splade_model}`, {PRECISION_CAPTIONS[encoder.precision]}.")
 if encoder.precision_note:
     st.caption(encoder.precision_note)
 if encoding.truncated:

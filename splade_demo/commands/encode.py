@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     from splade_demo.models import load_mlm
     from splade_demo.splade import SpladeEncoder
 
-    encoder = SpladeEncoder(load_mlm(load_settings().splade_model))
+    settings = load_settings()  # the precision of the app's page 4 and of `search --method splade`
+    encoder = SpladeEncoder(load_mlm(settings.splade_model), precision=settings.precision, owns_model=True)
     encoding = encoder.encode_query(text)
     terms = [{"term": term, "weight": weight} for term, weight in encoding.top_terms(encoder.vocab, args.top_k)]
     return {"terms": terms, "nnz": encoding.nnz}

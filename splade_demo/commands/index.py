@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
     settings = load_settings()
     corpus = load_corpus(args.corpus or settings.corpus)
-    encoder = SpladeEncoder(load_mlm(settings.splade_model), precision=settings.precision)
+    encoder = SpladeEncoder(load_mlm(settings.splade_model), precision=settings.precision, owns_model=True)
     start = time.perf_counter()
     index = load_or_build_index(encoder, corpus, settings.cache_dir, progress=_tqdm_progress())
     report: dict[str, object] = {

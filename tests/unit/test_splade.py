@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
 import warnings
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -200,11 +202,36 @@ def test_int8_and_bf16_leave_the_shared_model_alone(loaded: LoadedMLM, encoder: 
         vectors = other.encode_documents(DOCUMENTS[:2]).toarray()
         top = [set(np.argsort(-row)[:10]) for row in reference]
         assert all(len(t & set(np.argsort(-row)[:10])) >= 5 for t, row in zip(top, vectors))  # close, not exact
-        # Queries stay fp32 and exact whatever the document precision.
-        np.testing.assert_array_equal(other.encode_query("gc").vector, encoder.encode_query("gc").vector)
+        # Queries use the same model as documents: a query equals the same text encoded alone as a document
+        # (alone: int8 scales the activations per batch, so batch-mates move a document's weights a little).
+        np.testing.assert_array_equal(other.encode_query(DOCUMENTS[0]).vector, other.encode_document(DOCUMENTS[0]).vector)
     assert any(type(m) is torch.nn.Linear for m in loaded.model.modules())  # not quantised in place
     for key, value in loaded.model.state_dict().items():
         assert torch.equal(value, weights_before[key]), key
+
+
+def test_int8_query_is_close_to_fp32_and_differs(encoder: SpladeEncoder, loaded: LoadedMLM) -> None:
+    exact = encoder.encode_query("python memory management").vector
+    approx = SpladeEncoder(loaded, precision="int8").encode_query("python memory management").vector
+    assert not np.array_equal(approx, exact)  # really the quantised model
+    heaviest = set(np.argsort(-exact)[:5])
+    assert len(heaviest & set(np.argsort(-approx)[:5])) >= 4
+    assert np.abs(approx - exact).max() < 0.25 * exact.max()
+
+
+def test_int8_encoder_that_owns_its_model_keeps_no_fp32_weights(tiny_splade_dir: Path, encoder: SpladeEncoder) -> None:
+    private = load_mlm(str(tiny_splade_dir))
+    fp32_model = weakref.ref(private.model)
+    fp32_embeddings = weakref.ref(private.model.get_input_embeddings().weight)
+    shared = SpladeEncoder(private, precision="int8")
+    owner = SpladeEncoder(private, precision="int8", owns_model=True)
+    del private, shared
+    gc.collect()
+    assert fp32_model() is None and fp32_embeddings() is None  # released: only the int8 copy is left
+    assert not any(type(m) is torch.nn.Linear for m in owner.loaded.model.modules())
+    same_copy = SpladeEncoder(encoder.loaded, precision="int8")
+    for text in ["python memory management", DOCUMENTS[1]]:
+        np.testing.assert_allclose(owner.encode_query(text).vector, same_copy.encode_query(text).vector, atol=1e-6)
 
 
 def test_cli_encode_prints_sorted_terms_and_nnz(tiny_splade_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
