@@ -98,6 +98,9 @@ def machine_report() -> str:
         f"cpu flags: has {', '.join(present) or 'none'}; lacks {', '.join(absent) or 'none'}",
         f"load average (1/5/15 min): {load_average()}",
     ]
+    if busy():
+        lines.append(f"WARNING: the 1-minute load average is above {len(os.sched_getaffinity(0))} cores: other work shares "
+                     "this CPU, so absolute times overstate an idle machine (same-run ratios hold better)")
     try:
         import torch
 
@@ -107,6 +110,14 @@ def machine_report() -> str:
     except ImportError:
         pass
     return "\n".join(lines)
+
+
+def busy() -> bool:
+    """True when the 1-minute load average exceeds the cores this process may use."""
+    try:
+        return float(load_average().split()[0]) > len(os.sched_getaffinity(0))
+    except (ValueError, IndexError):
+        return False
 
 
 def _mem_total_gb() -> float:

@@ -9,7 +9,8 @@ the index's non-zeros, so the trained model's sparsity is the honest stand-in. S
 (passages x 30,522).
 
 Timed per query (each query `--repeats` times after a warm-up; p50/p95 over every call):
-  * SPLADE: `encoder.encode_query(text)` + `index.scores(vector)` + `top_k` (target p50 <= 50 ms)
+  * SPLADE: `encoder.encode_query(text)` + `index.scores(vector)` + `top_k` (target p50 <= 50 ms), at the
+    default precision (splade_demo.config.DEFAULT_PRECISION), and at fp32 (exact) for comparison
   * BM25 alone: `bm25_hits(index, query, 10)` (target p50 <= 5 ms)
   * page 5 for one query: SPLADE encode + `compare_rankings` (BM25 top-100, SPLADE scores + top-100,
     RRF, rank changes, vocabulary-mismatch hits) + both breakdowns of the selected passage
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 
 from splade_demo.analyzer import analyze
+from splade_demo.config import DEFAULT_PRECISION
 from splade_demo.bm25 import BM25Index
 from splade_demo.comparison import compare_rankings
 from splade_demo.corpus import load_corpus, load_queries
@@ -94,14 +96,16 @@ def main() -> None:
           f"nnz/doc mean {stats['nnz_mean']:.0f}, total nnz {index.matrix.nnz:,}")
 
     loaded = load_mlm(str(common.random_bert_base_dir("splade")))
-    encoder = SpladeEncoder(loaded, "fp32")
-    sample = encoder.encode_documents([document_text(p) for p in corpus.passages[:4]])
+    exact = SpladeEncoder(loaded, "fp32")
+    encoder = SpladeEncoder(loaded, DEFAULT_PRECISION) if DEFAULT_PRECISION != "fp32" else exact
+    sample = exact.encode_documents([document_text(p) for p in corpus.passages[:4]])
     print(f"   (a random-init BERT-base would give {np.diff(sample.indptr).mean():,.0f} non-zeros per passage, "
           f"near-dense: not what a trained SPLADE gives, so its index is not used for retrieval timing)")
     queries = list(dict.fromkeys([q.text for q in load_queries()] + list(EXTRA_QUERIES)))
     q_tokens = [len(encoder.loaded.tokenizer(q)["input_ids"]) for q in queries]
     print(f"   {len(queries)} queries ({min(q_tokens)}-{max(q_tokens)} word pieces with [CLS]/[SEP]), "
-          f"{args.repeats} timed calls each; query encoder: random-init BERT-base, fp32, {torch.get_num_threads()} threads")
+          f"{args.repeats} timed calls each; query encoder: random-init BERT-base, {encoder.precision} (the default), "
+          f"{torch.get_num_threads()} threads")
 
     def splade_search(q: str):
         return top_k(index.scores(encoder.encode_query(q).vector), corpus, 10)
@@ -121,7 +125,7 @@ def main() -> None:
 
     print("\n== latency per query")
     encode_times = latencies(lambda q: encoder.encode_query(q), queries, args.repeats)
-    report("SPLADE query encode (BERT-base)", encode_times)
+    report(f"SPLADE query encode (BERT-base, {encoder.precision})", encode_times)
     report("SPLADE retrieval (scores + top-10)", latencies(retrieval_only, queries, args.repeats))
     splade_p50 = report("SPLADE encode + retrieval", latencies(splade_search, queries, args.repeats), TARGET_SPLADE_MS)
     bm25_p50 = report("BM25 top-10", latencies(lambda q: bm25_hits(bm25, q, 10), queries, args.repeats), TARGET_BM25_MS)
@@ -129,19 +133,20 @@ def main() -> None:
     report("page 5 without the SPLADE encode",
            latencies(lambda q: (compare_rankings(bm25, index, vectors[q], q, 10),), queries, args.repeats))
 
+    if exact is not encoder:
+        report("  fp32 (exact) query encode + retrieval", latencies(
+            lambda q: top_k(index.scores(exact.encode_query(q).vector), corpus, 10), queries, args.repeats), TARGET_SPLADE_MS)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    report("SPLADE query encode, 1 thread", latencies(lambda q: encoder.encode_query(q), queries, args.repeats))
+    report("  fp32 query encode, 1 thread", latencies(lambda q: exact.encode_query(q), queries, args.repeats))
     torch.set_num_threads(threads)
-    int8 = SpladeEncoder(loaded, "int8")
-    report("  option: query encoded by the int8 copy", latencies(lambda q: int8.encode_document(q), queries, args.repeats))
 
     weight_mb = sum(t.numel() * t.element_size() for t in {id(t): t for t in loaded.model.parameters()}.values()) / 2**20
-    bandwidth = memory_bandwidth_gbs()
-    print(f"\n   A query is a few tokens, so each of the 74 matrix products per encode is a matrix-vector product that "
-          f"streams its weights from memory: {weight_mb:.0f} MB of fp32 weights per query; at this machine's "
-          f"{bandwidth:.1f} GB/s (numpy copy) that alone is {weight_mb / 1024 / bandwidth * 1000:.0f} ms. "
-          f"int8 weights are a quarter of the bytes.")
+    rate, product_ms = weight_streaming_rate(loaded.model)
+    print(f"\n   Why fp32 is slow on a query: it is a few tokens, so each of the 74 matrix products per encode is skinny and streams its whole "
+          f"weight matrix from memory: {weight_mb:.0f} MB of fp32 weights per query. The MLM head's 768 x 30,522 product "
+          f"alone takes {product_ms:.1f} ms here ({rate:.1f} GB/s of weights), so streaming all weights once costs about "
+          f"{weight_mb / 1024 / rate * 1000:.0f} ms; thread count does not help (1 thread is as fast). int8 weights are a quarter of the bytes.")
 
     if not args.no_profile:
         profile(encoder, bm25, index, page5, queries)
@@ -149,12 +154,14 @@ def main() -> None:
           f"(<= {TARGET_BM25_MS:.0f}), page 5 p50 {page5_p50:.1f} ms (<= {TARGET_PAGE5_MS:.0f}); load {common.load_average()}")
 
 
-def memory_bandwidth_gbs(mb: int = 256) -> float:
-    """Copy bandwidth (read + write) of a large array, GB/s, best of 5."""
-    src = np.ones(mb * 2**20 // 8)
-    dst = np.empty_like(src)
-    best = min(_timed(lambda: np.copyto(dst, src)) for _ in range(5))
-    return 2 * src.nbytes / 2**30 / best
+def weight_streaming_rate(model: torch.nn.Module, tokens: int = 7) -> tuple[float, float]:
+    """GB/s of weights read by the MLM head's (tokens x 768) @ (768 x 30,522) product, and its ms (best of 10)."""
+    decoder = model.get_output_embeddings()
+    hidden = torch.randn(1, tokens, decoder.in_features)
+    with torch.inference_mode():
+        decoder(hidden)
+        best = min(_timed(lambda: decoder(hidden)) for _ in range(10))
+    return decoder.weight.numel() * decoder.weight.element_size() / 2**30 / best, best * 1000
 
 
 def _timed(fn) -> float:
