@@ -7,7 +7,8 @@ app.py writes it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 import streamlit as st
 
@@ -40,6 +41,32 @@ def checked_query() -> CheckedQuery:
     if checked.notice:
         st.info(checked.notice)
     return checked
+
+
+class PageStart(NamedTuple):
+    """What every page starts from."""
+
+    query: CheckedQuery
+    settings: Settings
+    presenter: bool
+
+
+def page_start() -> PageStart:
+    """The checked shared query, the settings and presenter mode; an empty query stops the page after its notice."""
+    query = checked_query()
+    if query.empty:
+        st.stop()
+    return PageStart(query, current_settings(), bool(st.session_state.get(PRESENTER_KEY, False)))
+
+
+@contextmanager
+def stop_on(*errors: type[Exception]) -> Iterator[None]:
+    """Show any of `errors` (a missing model, corpus or index) as a warning and stop the page there."""
+    try:
+        yield
+    except errors as exc:
+        st.warning(str(exc))
+        st.stop()
 
 
 def current_settings() -> Settings:

@@ -16,6 +16,7 @@ from splade_demo.fusion import reciprocal_rank_fusion
 from splade_demo.ranking import Hit, top_k
 
 if TYPE_CHECKING:
+    import numpy as np
     from gensim.models import KeyedVectors
 
     from splade_demo.splade import SpladeEncoder
@@ -48,7 +49,12 @@ def glove_bm25_hits(
 
 
 def splade_hits(encoder: "SpladeEncoder", index: "SpladeIndex", query: str, k: int) -> list[Hit]:
-    return top_k(index.scores(encoder.encode_query(query).vector), index.corpus, k)
+    return splade_vector_hits(index, encoder.encode_query(query).vector, k)
+
+
+def splade_vector_hits(index: "SpladeIndex", query_vector: np.ndarray, k: int) -> list[Hit]:
+    """The top k passages for an already encoded SPLADE query (score: the dot product q·d)."""
+    return top_k(index.scores(query_vector), index.corpus, k)
 
 
 def hybrid_hits(bm25: list[Hit], splade: list[Hit], corpus: Corpus, k: int) -> list[Hit]:

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from splade_demo.analyzer import analyze_tokens
-from splade_demo.app_state import bm25_resource, checked_query, current_settings, labelled_query
+from splade_demo.app_state import bm25_resource, labelled_query, page_start
 from splade_demo.corpus import CorpusError
 from splade_demo.figures.bm25 import contribution_bars
 from splade_demo.lexical_gap import bm25_report
@@ -20,10 +20,7 @@ st.markdown(
     "less (tf saturation), long passages are penalised. It never sees a word the query does not contain."
 )
 
-query = checked_query()
-if query.empty:
-    st.stop()
-settings = current_settings()
+query, settings, presenter = page_start()
 try:
     index = bm25_resource(settings.corpus)
 except CorpusError as exc:
@@ -46,7 +43,7 @@ if not report.hits:
     st.warning("BM25 found no passage that contains any of the query's words. That is vocabulary mismatch at its starkest.")
     st.stop()
 
-st.plotly_chart(contribution_bars(report.hits, report.contributions, st.session_state.get("presenter", False)),
+st.plotly_chart(contribution_bars(report.hits, report.contributions, presenter),
                 width="stretch", key="p1_chart")
 
 relevant_grade = {p.source: p.grade for p in report.relevant}

@@ -8,13 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from splade_demo.app_state import (
-    checked_query,
-    current_settings,
     glove_comparison,
     glove_evaluation,
     glove_loaded,
     glove_query_neighbours,
     labelled_query,
+    page_start,
     queries_resource,
 )
 from splade_demo.corpus import CorpusError
@@ -41,11 +40,7 @@ st.markdown(
     "learned from co-occurrence counts; a word's nearest vectors are its neighbours, **whatever the sentence**."
 )
 
-query = checked_query()
-if query.empty:
-    st.stop()
-settings = current_settings()
-presenter = st.session_state.get("presenter", False)
+query, settings, presenter = page_start()
 cache_dir = str(settings.cache_dir)
 try:
     loaded = glove_loaded(settings.glove, cache_dir)

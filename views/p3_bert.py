@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from splade_demo.app_state import (
-    checked_query,
-    current_settings,
-    fill_mask_result,
-    fill_mask_word,
-    glove_resource,
-    mlm_resource,
-)
+from splade_demo.app_state import fill_mask_result, fill_mask_word, glove_resource, mlm_resource, page_start, stop_on
 from splade_demo.config import DEFAULT_MLM_MODEL
 from splade_demo.fill_mask import MASK_WORD, expansion_union, query_tokens, words
 from splade_demo.figures.bert import expansion_bars, prediction_bars, prediction_grid, static_vs_contextual
@@ -30,16 +23,9 @@ st.markdown(
     "at a time and ask what fits the gap: the answer depends on the context, not on the word alone."
 )
 
-query = checked_query()
-if query.empty:
-    st.stop()
-settings = current_settings()
-presenter = st.session_state.get("presenter", False)
-try:
+query, settings, presenter = page_start()
+with stop_on(ModelUnavailable):
     loaded = mlm_resource(settings.mlm_model)
-except ModelUnavailable as exc:
-    st.warning(str(exc))
-    st.stop()
 
 if settings.mlm_model == DEFAULT_MLM_MODEL:
     st.caption(f"Model: `{DEFAULT_MLM_MODEL}` with its pre-trained masked-LM head.")

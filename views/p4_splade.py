@@ -8,10 +8,9 @@ import streamlit as st
 from splade_demo.app_state import (
     IndexBuildError,
     chart_config,
-    checked_query,
-    current_settings,
     fill_mask_result,
     mlm_resource,
+    page_start,
     splade_encoder_resource,
     splade_index_resource,
     splade_query_encoding,
@@ -21,7 +20,7 @@ from splade_demo.figures.bert import prediction_bars
 from splade_demo.figures.splade import activation_heatmap, document_term_bars, term_weight_bars
 from splade_demo.fill_mask import query_tokens
 from splade_demo.models import ModelUnavailable
-from splade_demo.search import splade_hits
+from splade_demo.search import splade_vector_hits
 from splade_demo.splade import PRECISION_CAPTIONS, position_term_grid, shared_terms, term_weights
 
 RESULTS = 10  # the query's SPLADE results offered on the document side
@@ -34,11 +33,7 @@ st.markdown(
     "w_j = max_i log(1 + ReLU(logit_ij)) (SPLADE v2, Formal et al. 2021)."
 )
 
-query = checked_query()
-if query.empty:
-    st.stop()
-settings = current_settings()
-presenter = st.session_state.get("presenter", False)
+query, settings, presenter = page_start()
 
 try:
     encoder = splade_encoder_resource(settings.splade_model, settings.precision)
@@ -130,7 +125,7 @@ except (ModelUnavailable, IndexBuildError) as exc:
 if index.save_error:
     st.caption(f"The vectors could not be saved to the cache folder ({index.save_error}); they are kept in memory only.")
 
-hits = splade_hits(encoder, index, query.text, RESULTS)
+hits = splade_vector_hits(index, encoding.vector, RESULTS)
 if not hits:
     st.info("No passage shares a term with this query's SPLADE vector.")
     st.stop()

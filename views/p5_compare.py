@@ -7,8 +7,16 @@ import streamlit as st
 
 from splade_demo.analyzer import analyze
 from splade_demo.app_state import (
-    IndexBuildError, bm25_resource, chart_config, checked_query, current_settings, evaluation_resource,
-    labelled_query, splade_encoder_resource, splade_index_resource, splade_query_encoding,
+    IndexBuildError,
+    bm25_resource,
+    chart_config,
+    evaluation_resource,
+    labelled_query,
+    page_start,
+    splade_encoder_resource,
+    splade_index_resource,
+    splade_query_encoding,
+    stop_on,
 )
 from splade_demo.comparison import compare_rankings
 from splade_demo.corpus import CorpusError
@@ -23,21 +31,11 @@ st.markdown(
     "adds up q_t · d_t over the vocabulary terms both vectors hold, including the expansion terms neither text contains."
 )
 
-query = checked_query()
-if query.empty:
-    st.stop()
-settings = current_settings()
-presenter = st.session_state.get("presenter", False)
-try:
+query, settings, presenter = page_start()
+with stop_on(ModelUnavailable, CorpusError, IndexBuildError):
     bm25 = bm25_resource(settings.corpus)
     encoder = splade_encoder_resource(settings.splade_model, settings.precision)
     index = splade_index_resource(settings.splade_model, settings.precision, settings.corpus, str(settings.cache_dir))
-except ModelUnavailable as exc:
-    st.warning(str(exc))
-    st.stop()
-except (CorpusError, IndexBuildError) as exc:
-    st.warning(str(exc))
-    st.stop()
 
 encoding = splade_query_encoding(settings.splade_model, settings.precision, query.text)
 if encoding.truncated:
