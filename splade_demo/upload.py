@@ -30,6 +30,7 @@ TITLE_CHARS = 80
 REQUIRED = ("id", "text")
 OPTIONAL = ("title", "section", "source", "url")
 UPLOAD_SUBDIR = "uploads"
+MAX_KEPT_UPLOADS = 20  # older uploaded corpora are deleted when a new one is saved (a shared server's disk)
 
 
 class UploadError(CorpusError):
@@ -174,11 +175,13 @@ def save_upload(corpus: Corpus, cache_dir: Path) -> Path:
     """Write the corpus as JSONL to `<cache_dir>/uploads/<content hash>.jsonl` (atomically) and return the path.
 
     The same documents always land in the same file, so the app's caches (keyed by the path) are reused.
+    Only the MAX_KEPT_UPLOADS most recently saved (or re-uploaded) files are kept.
     """
     folder = Path(cache_dir) / UPLOAD_SUBDIR
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{corpus.content_hash}.jsonl"
     if target.is_file():
+        target.touch()  # recently used: kept longest
         return target
     handle, staging = tempfile.mkstemp(prefix=".upload.", suffix=".jsonl", dir=folder)
     try:
@@ -190,4 +193,18 @@ def save_upload(corpus: Corpus, cache_dir: Path) -> Path:
     finally:
         if os.path.exists(staging):
             os.unlink(staging)
+    prune_uploads(folder, keep=target)
     return target
+
+
+def prune_uploads(folder: Path, keep: Path, limit: int = MAX_KEPT_UPLOADS) -> None:
+    """Delete all but the `limit` newest uploaded corpora in `folder` (never `keep`)."""
+    def age(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except OSError:  # deleted meanwhile by another session
+            return 0.0
+
+    saved = sorted(folder.glob("*.jsonl"), key=age, reverse=True)
+    for old in [p for p in saved if p != keep][max(limit - 1, 0):]:
+        old.unlink(missing_ok=True)

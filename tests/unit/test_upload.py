@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from splade_demo import upload
 from splade_demo.bm25 import BM25Index
 from splade_demo.corpus import load_corpus
-from splade_demo.upload import UploadError, parse_upload, save_upload
+from splade_demo.upload import MAX_KEPT_UPLOADS, UploadError, parse_upload, save_upload
 
 GOOD_CSV = (
     "id,text,title,url,extra\n"
@@ -114,3 +115,16 @@ def test_saved_upload_is_a_corpus_the_app_loads(tmp_path: Path) -> None:
     assert loaded.passages == corpus.passages and loaded.content_hash == corpus.content_hash
     scores = BM25Index(loaded).score({"garbag": 1.0})
     assert scores[0] > 0 and scores[1] == 0
+
+
+def test_only_the_newest_uploads_are_kept(tmp_path: Path) -> None:
+    paths = []
+    for i in range(MAX_KEPT_UPLOADS + 3):
+        corpus = parse_upload(f"u{i}.csv", f"id,text\nd{i},document number {i}\n".encode())
+        paths.append(save_upload(corpus, tmp_path))
+        os.utime(paths[-1], (1_000_000 + i, 1_000_000 + i))  # distinct ages, oldest first
+    kept = sorted((tmp_path / "uploads").glob("*.jsonl"))
+    assert len(kept) == MAX_KEPT_UPLOADS
+    assert set(kept) == set(paths[3:])  # the three oldest went
+    again = save_upload(parse_upload("again.csv", b"id,text\nd3,document number 3\n"), tmp_path)
+    assert again == paths[3] and again.stat().st_mtime > 1_000_100  # a re-upload counts as recent
