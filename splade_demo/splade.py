@@ -210,7 +210,7 @@ class SpladeEncoder:
     """SPLADE encoding with a never-mutated masked-LM (calls hold `loaded.lock`).
 
     `owns_model=True` says that `loaded` was loaded for this encoder alone. At int8 the encoder then
-    keeps its int8 copy only and lets the fp32 weights go: about 200 MB instead of 420 MB at
+    keeps its int8 copy only and lets the fp32 weights go: about 260 MB instead of 420 MB at
     BERT-base size (benchmarks/bench_memory.py).
     """
 
@@ -266,7 +266,10 @@ class SpladeEncoder:
         return self._encode_one(text, self.query_max_length)
 
     def encode_document(self, text: str) -> SpladeEncoding:
-        """One document like `encode_documents` does it (max_length), with activations."""
+        """One document like `encode_documents` does it (max_length), with activations.
+
+        At int8 a document encoded alone can differ slightly from the same document in a batch: dynamic
+        quantisation scales the activations per batch."""
         return self._encode_one(text, self.max_length)
 
     def _encode_one(self, text: str, max_length: int) -> SpladeEncoding:
@@ -369,7 +372,7 @@ def quantized_copy(model: torch.nn.Module, share_tensors: bool = True) -> torch.
     (overlap 0.94 with fp32 on the labelled queries; 0.96 per channel, benchmarks/bench_encode.py).
     Only the module tree is copied: while it is made, the copy shares every fp32 tensor with `model`
     (read-only), so it never holds a second fp32 model. With `share_tensors=False` the tensors that
-    stay fp32 (embeddings, LayerNorm, biases outside Linear layers) are then cloned, so the copy keeps
+    stay fp32 (embeddings, LayerNorm, biases) are cloned first, so the copy keeps
     no reference to `model`'s memory (its memory-mapped weight file can be released with it). The
     fp32 Linear weights are never copied: each is read once, when its int8 version is made.
     """
