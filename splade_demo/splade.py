@@ -32,14 +32,16 @@ import torch
 from scipy import sparse
 
 from splade_demo.config import PRECISIONS, Precision
+from splade_demo.mapped_pages import Releaser, page_releaser
 from splade_demo.models import LoadedMLM
 
 DEFAULT_DOC_MAX_LENGTH = 256  # the length SPLADE models are trained with
 MAX_LENGTH_CAP = 512  # BERT's position embeddings
 QUERY_MAX_LENGTH = 512  # queries are short; only a pathological one is truncated
-# Padded tokens per document batch: bounds the (batch, seq, vocab) logits (1024 x 30,522 fp32 = 125 MB). Measured at
-# BERT-base size, 1024 encodes as fast as 2048 (int8 3.32 vs 3.17 docs/s) with half the peak (benchmarks/).
-DEFAULT_MAX_BATCH_TOKENS = 1024
+# Padded tokens per document batch: bounds the (batch, seq, vocab) logits (512 x 30,522 fp32 = 62 MB). Measured at
+# BERT-base size in int8 on the 32 longest demo passages, 512 encodes as fast as 1024 (3.67 docs/s both) and its
+# peak memory during a build is about 70 MB lower; 1024 was as fast as 2048.
+DEFAULT_MAX_BATCH_TOKENS = 512
 PRECISION_CAPTIONS: dict[Precision, str] = {
     "fp32": "fp32: the exact weights",
     "int8": "int8: a quantised copy of the model, several times faster; its weights are close to the exact "
@@ -371,21 +373,37 @@ def quantized_copy(model: torch.nn.Module, share_tensors: bool = True) -> torch.
     Weights get one scale per output channel: per-tensor scales moved the tiny SPLADE's top-10 pages
     (overlap 0.94 with fp32 on the labelled queries; 0.96 per channel, benchmarks/bench_encode.py).
     Only the module tree is copied: while it is made, the copy shares every fp32 tensor with `model`
-    (read-only), so it never holds a second fp32 model. With `share_tensors=False` the tensors that
-    stay fp32 (embeddings, LayerNorm, biases) are cloned first, so the copy keeps
-    no reference to `model`'s memory (its memory-mapped weight file can be released with it). The
-    fp32 Linear weights are never copied: each is read once, when its int8 version is made.
+    (read-only), so it never holds a second fp32 model.
+
+    `share_tensors=False` is for a `model` that will be dropped afterwards: the tensors that stay fp32
+    (embeddings, LayerNorm, biases) are cloned first, so the copy keeps no reference to `model`'s memory,
+    and each fp32 Linear weight's memory-mapped pages are given back once its int8 version exists
+    (splade_demo.mapped_pages), so the fp32 and int8 weights are never resident together.
     """
     shared = {id(t): t for t in [*model.parameters(), *model.buffers()]}
     skeleton = copy.deepcopy(model, memo=shared)
+    release = None
     if not share_tensors:  # before quantising: the int8 layers keep their fp32 bias tensors as given
         _clone_tensors(skeleton, keep=_linear_only_weights(skeleton))
+        release = page_releaser()
+    _quantize_linear_layers(skeleton, release)
+    return skeleton.eval()
+
+
+def _quantize_linear_layers(model: torch.nn.Module, release: Releaser | None) -> None:
+    """Swap each torch.nn.Linear for its dynamic int8 version, as `torch.ao.quantization.quantize_dynamic`
+    does with a per-channel qconfig, one layer at a time; `release(weight)` after each."""
+    qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
-        qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
-        quantized = torch.ao.quantization.quantize_dynamic(skeleton, {torch.nn.Linear: qconfig}, dtype=torch.qint8, inplace=True)
-    return quantized.eval()
+        for parent in list(model.modules()):
+            for name, child in list(parent.named_children()):
+                if type(child) is torch.nn.Linear:
+                    child.qconfig = qconfig
+                    setattr(parent, name, torch.ao.nn.quantized.dynamic.Linear.from_float(child))
+                    if release is not None:
+                        release(child.weight)
 
 
 def _linear_only_weights(module: torch.nn.Module) -> set[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import json
 import subprocess
@@ -18,6 +19,7 @@ from splade_demo.models import LoadedMLM, load_mlm
 from splade_demo.splade import (
     SpladeEncoder,
     is_special_or_piece,
+    quantized_copy,
     plan_batches,
     position_term_grid,
     shared_terms,
@@ -208,6 +210,21 @@ def test_int8_and_bf16_leave_the_shared_model_alone(loaded: LoadedMLM, encoder: 
     assert any(type(m) is torch.nn.Linear for m in loaded.model.modules())  # not quantised in place
     for key, value in loaded.model.state_dict().items():
         assert torch.equal(value, weights_before[key]), key
+
+
+def test_int8_copy_is_what_torch_quantize_dynamic_makes(loaded: LoadedMLM) -> None:
+    qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = torch.ao.quantization.quantize_dynamic(copy.deepcopy(loaded.model), {torch.nn.Linear: qconfig},
+                                                           dtype=torch.qint8).eval()
+    batch = loaded.tokenizer(["python memory management", DOCUMENTS[1]], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        expected, fp32_before = reference(**batch).logits, loaded.model(**batch).logits
+        for share_tensors in (True, False):
+            assert torch.equal(quantized_copy(loaded.model, share_tensors).eval()(**batch).logits, expected)
+        # share_tensors=False gave back the pages of the fp32 weights: read again, from the file, they are unchanged.
+        assert torch.equal(loaded.model(**batch).logits, fp32_before)
 
 
 def test_int8_query_is_close_to_fp32_and_differs(encoder: SpladeEncoder, loaded: LoadedMLM) -> None:
