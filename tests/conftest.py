@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,11 +46,38 @@ TINY_PASSAGES = [
 ]
 
 
+def write_tiny_corpus(path: Path) -> Path:
+    """Write TINY_PASSAGES to `path` as a corpus file in the DESIGN.md schema; return `path`."""
+    path.write_text("".join(json.dumps({**record, "url": f"https://docs.python.org/3.11/{record['source']}.html"}) + "\n"
+                            for record in TINY_PASSAGES), encoding="utf-8")
+    return path
+
+
 @pytest.fixture()
 def tiny_corpus_path(tmp_path: Path) -> Path:
     """A four-passage corpus file in the DESIGN.md schema."""
-    path = tmp_path / "tiny.jsonl"
-    with path.open("w", encoding="utf-8") as handle:
-        for record in TINY_PASSAGES:
-            handle.write(json.dumps({**record, "url": f"https://docs.python.org/3.11/{record['source']}.html"}) + "\n")
-    return path
+    return write_tiny_corpus(tmp_path / "tiny.jsonl")
+
+
+def tiny_app_environment(mp: pytest.MonkeyPatch, model_dir: Path, corpus: Path) -> None:
+    """The tiny SPLADE as both the SPLADE and the fill-mask model, over `corpus`."""
+    mp.setenv("SPLADE_DEMO_SPLADE_MODEL", str(model_dir))
+    mp.setenv("SPLADE_DEMO_MLM_MODEL", str(model_dir))
+    mp.setenv("SPLADE_DEMO_CORPUS", str(corpus))
+
+
+def open_page(page: str, query: str | None = None, timeout: float = 300, **state: object) -> AppTest:
+    """Run app.py, then switch to `page` with the shared query (and any other session state) set.
+
+    AppTest (Streamlit 1.67) runs only the current page on every run after the first one with
+    st.navigation (the entrypoint's sidebar is gone from the tree), so sidebar interactions are
+    tested on the first run and in the browser tests.
+    """
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=timeout)
+    if query is not None:
+        at.session_state["query"] = query
+    at.run()
+    at.switch_page(page)
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()

@@ -8,39 +8,22 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from splade_demo.app_state import PRESET_QUERIES
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, open_page, tiny_app_environment
 
 PAGES = ["views/home.py", "views/p1_bm25.py", "views/p2_glove.py", "views/p3_bert.py", "views/p4_splade.py",
          "views/p5_compare.py"]
 
 
-def run_page(page: str, query: str | None = None) -> AppTest:
-    """Run app.py, then switch to `page` with the shared query set.
-
-    AppTest (Streamlit 1.67) runs only the current page on every run after the first one with
-    st.navigation (the entrypoint's sidebar is gone from the tree), so sidebar interactions are
-    tested on the first run and in the browser tests.
-    """
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=300)
-    if query is not None:
-        at.session_state["query"] = query
-    at.run()
-    at.switch_page(page)
-    at.run()
-    return at
-
 
 @pytest.fixture(autouse=True)
 def tiny_models(monkeypatch: pytest.MonkeyPatch, tiny_splade_dir: Path, tiny_corpus_path: Path) -> None:
-    monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
-    monkeypatch.setenv("SPLADE_DEMO_MLM_MODEL", str(tiny_splade_dir))
-    monkeypatch.setenv("SPLADE_DEMO_CORPUS", str(tiny_corpus_path))
+    tiny_app_environment(monkeypatch, tiny_splade_dir, tiny_corpus_path)
 
 
 @pytest.mark.parametrize("page", PAGES)
 @pytest.mark.parametrize("query", ["", "python memory management"])
 def test_every_page_runs(page: str, query: str) -> None:
-    at = run_page(page, query)
+    at = open_page(page, query)
     assert not at.exception, [e.value for e in at.exception]
 
 
@@ -56,7 +39,7 @@ def test_a_preset_button_sets_the_query() -> None:
 @pytest.mark.parametrize("page", PAGES)
 @pytest.mark.parametrize("preset", PRESET_QUERIES)
 def test_every_page_runs_on_every_preset(page: str, preset: str) -> None:
-    at = run_page(page, preset)
+    at = open_page(page, preset)
     assert not at.exception, [e.value for e in at.exception]
 
 
@@ -71,7 +54,7 @@ def test_query_comes_from_the_url_and_goes_back() -> None:
 
 def test_page_one_tells_the_story_on_the_demo_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPLADE_DEMO_CORPUS", "demo")
-    at = run_page("views/p1_bm25.py", "python memory management")
+    at = open_page("views/p1_bm25.py", "python memory management")
     assert not at.exception
     text = " ".join(m.value for m in at.markdown)
     assert "`memory` → `memori`" in text
@@ -80,6 +63,6 @@ def test_page_one_tells_the_story_on_the_demo_corpus(monkeypatch: pytest.MonkeyP
 
 
 def test_page_one_escapes_html(monkeypatch: pytest.MonkeyPatch) -> None:
-    at = run_page("views/p1_bm25.py", "<script>alert(1)</script> garbage")
+    at = open_page("views/p1_bm25.py", "<script>alert(1)</script> garbage")
     assert not at.exception
     assert all("<script>" not in h.proto.body for h in at.get("html"))

@@ -13,8 +13,8 @@ from splade_demo.bm25 import BM25Index
 from splade_demo.config import DEFAULT_GLOVE
 from splade_demo.glove import load_vectors
 from splade_demo.glove_expansion import before_after_metrics, compare_expansion
+from tests.conftest import open_page
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PAGE = "views/p2_glove.py"
 
 
@@ -48,14 +48,7 @@ def env(glove_ready, tiny_corpus_path: Path, queries_file: Path, monkeypatch: py
 
 
 def run_page(query: str | None = None, **state: object) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
-    if query is not None:
-        at.session_state["query"] = query
-    at.run()
-    at.switch_page(PAGE)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
+    at = open_page(PAGE, query, timeout=120, **state)
     assert not at.exception, [e.value for e in at.exception]
     return at
 

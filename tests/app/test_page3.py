@@ -9,19 +9,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import open_page, tiny_app_environment
 
 PAGE = "views/p3_bert.py"
 
-
-def run_page(page: str, query: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=300)
-    if query is not None:
-        at.session_state["query"] = query
-    at.run()
-    at.switch_page(page)
-    at.run()
-    return at
 
 
 def charts(at: AppTest) -> list[dict]:
@@ -34,13 +25,11 @@ def texts(at: AppTest) -> str:
 
 @pytest.fixture(autouse=True)
 def tiny_models(monkeypatch: pytest.MonkeyPatch, tiny_splade_dir: Path, tiny_corpus_path: Path) -> None:
-    monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
-    monkeypatch.setenv("SPLADE_DEMO_MLM_MODEL", str(tiny_splade_dir))
-    monkeypatch.setenv("SPLADE_DEMO_CORPUS", str(tiny_corpus_path))
+    tiny_app_environment(monkeypatch, tiny_splade_dir, tiny_corpus_path)
 
 
 def test_each_word_masked_context_and_union() -> None:
-    at = run_page(PAGE, "python memory management")
+    at = open_page(PAGE, "python memory management")
     assert not at.exception, [e.value for e in at.exception]
     assert not at.warning, [w.value for w in at.warning]
     specs = charts(at)
@@ -61,14 +50,14 @@ def test_each_word_masked_context_and_union() -> None:
 
 
 def test_the_glove_column_holds_real_neighbours() -> None:
-    at = run_page(PAGE, "python memory management")
+    at = open_page(PAGE, "python memory management")
     glove = charts(at)[4]["data"][2]
     assert len(glove["y"]) == 10 and "python" not in glove["y"]
     assert all(-1.0 <= s <= 1.0 for s in glove["x"])
 
 
 def test_editing_the_sentences_and_the_word() -> None:
-    at = run_page(PAGE, "python memory management")
+    at = open_page(PAGE, "python memory management")
     before = charts(at)[4]["data"][1]["y"]
     at.text_input(key="p3_sentence_b").set_value("we wrote the parser in python last year").run()
     assert not at.exception
@@ -82,7 +71,7 @@ def test_editing_the_sentences_and_the_word() -> None:
 
 
 def test_a_query_with_its_own_mask() -> None:
-    at = run_page(PAGE, "python [MASK] management")
+    at = open_page(PAGE, "python [MASK] management")
     assert not at.exception
     assert "Your query's own [MASK] tokens" in texts(at)
     specs = charts(at)
@@ -91,16 +80,16 @@ def test_a_query_with_its_own_mask() -> None:
 
 
 def test_punctuation_only_and_empty_queries() -> None:
-    at = run_page(PAGE, "?! ...")
+    at = open_page(PAGE, "?! ...")
     assert not at.exception
     assert any("Nothing to mask" in i.value for i in at.info)
-    at = run_page(PAGE, "")
+    at = open_page(PAGE, "")
     assert not at.exception
     assert at.info and not charts(at)
 
 
 def test_a_long_query_is_capped_with_notices() -> None:
-    at = run_page(PAGE, "a! " * 330)  # 990 characters, 660 words, 662 tokens
+    at = open_page(PAGE, "a! " * 330)  # 990 characters, 660 words, 662 tokens
     assert not at.exception
     notices = " ".join(i.value for i in at.info)
     assert "662 tokens long" in notices and "the first 20 are masked" in notices
@@ -108,7 +97,7 @@ def test_a_long_query_is_capped_with_notices() -> None:
 
 
 def test_words_are_escaped_in_the_charts() -> None:
-    at = run_page(PAGE, "<b>python</b> memory")
+    at = open_page(PAGE, "<b>python</b> memory")
     assert not at.exception
     spec = json.dumps(charts(at))
     assert "<b>python" not in spec  # BERT splits "<" ">" off as punctuation; figures escape every word and token
@@ -119,12 +108,12 @@ def test_a_missing_model_gives_a_message_and_other_pages_keep_working(monkeypatc
     monkeypatch.setenv("SPLADE_DEMO_MLM_MODEL", model)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     started = time.perf_counter()
-    at = run_page(PAGE, "python memory management")
+    at = open_page(PAGE, "python memory management")
     assert time.perf_counter() - started < 60
     assert not at.exception, [e.value for e in at.exception]
     message = " ".join(w.value for w in at.warning)
     assert model in message and "python -m splade_demo prefetch" in message
     assert not charts(at)
     for page in ("views/p1_bm25.py", "views/p2_glove.py"):
-        other = run_page(page, "python memory management")
+        other = open_page(page, "python memory management")
         assert not other.exception, (page, [e.value for e in other.exception])

@@ -7,25 +7,18 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import open_page, tiny_app_environment
 
 PAGE = "views/p4_splade.py"
 
 
 def run_page(query: str = "python memory management") -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=300)
-    at.session_state["query"] = query
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    return at
+    return open_page(PAGE, query)
 
 
 @pytest.fixture()
 def tiny_models(monkeypatch: pytest.MonkeyPatch, tiny_splade_dir: Path, tiny_corpus_path: Path, tmp_path: Path) -> Path:
-    monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
-    monkeypatch.setenv("SPLADE_DEMO_MLM_MODEL", str(tiny_splade_dir))
-    monkeypatch.setenv("SPLADE_DEMO_CORPUS", str(tiny_corpus_path))
+    tiny_app_environment(monkeypatch, tiny_splade_dir, tiny_corpus_path)
     monkeypatch.setenv("SPLADE_DEMO_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
 

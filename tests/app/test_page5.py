@@ -7,22 +7,16 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import open_page, tiny_app_environment
 
 
 def run_page_5(query: str) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=600)
-    at.session_state["query"] = query
-    at.run()
-    at.switch_page("views/p5_compare.py")
-    return at.run()
+    return open_page("views/p5_compare.py", query, timeout=600)
 
 
 @pytest.fixture()
 def tiny_setup(monkeypatch: pytest.MonkeyPatch, tiny_splade_dir: Path, tiny_corpus_path: Path) -> None:
-    monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
-    monkeypatch.setenv("SPLADE_DEMO_MLM_MODEL", str(tiny_splade_dir))
-    monkeypatch.setenv("SPLADE_DEMO_CORPUS", str(tiny_corpus_path))
+    tiny_app_environment(monkeypatch, tiny_splade_dir, tiny_corpus_path)
 
 
 def test_page_five_shows_both_rankings_breakdowns_and_metrics(tiny_setup: None) -> None:

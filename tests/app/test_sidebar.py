@@ -15,7 +15,7 @@ from splade_demo import app_state
 from splade_demo.app_state import OVERRIDES_KEY, UPLOAD_ERROR_KEY, UPLOADED_KEY
 from splade_demo.config import DEFAULT_SPLADE_MODEL
 from splade_demo.upload import parse_upload, save_upload
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, tiny_app_environment
 
 UPLOAD_CSV = (
     "id,text,title\n"
@@ -35,9 +35,7 @@ def first_run(**state: object) -> AppTest:
 
 @pytest.fixture(autouse=True)
 def tiny_models(monkeypatch: pytest.MonkeyPatch, tiny_splade_dir: Path, tiny_corpus_path: Path) -> None:
-    monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
-    monkeypatch.setenv("SPLADE_DEMO_MLM_MODEL", str(tiny_splade_dir))
-    monkeypatch.setenv("SPLADE_DEMO_CORPUS", str(tiny_corpus_path))
+    tiny_app_environment(monkeypatch, tiny_splade_dir, tiny_corpus_path)
 
 
 def test_model_inputs_offer_the_catalogue_and_default_to_the_environment(tiny_splade_dir: Path) -> None:

@@ -27,7 +27,7 @@ from splade_demo.config import load_settings
 from splade_demo.model_catalog import forget_loaded
 from splade_demo.models import load_mlm
 from splade_demo.splade import SpladeEncoder
-from tests.conftest import REPO_ROOT, TINY_PASSAGES
+from tests.conftest import REPO_ROOT, tiny_app_environment, write_tiny_corpus
 
 SESSIONS = 8
 QUERIES = [
@@ -49,13 +49,9 @@ FILL_MASK_WORDS = 20  # what pages 3 and 4 pass
 
 @pytest.fixture(scope="module")
 def tiny_env(tmp_path_factory: pytest.TempPathFactory, tiny_splade_dir: Path):
-    corpus = tmp_path_factory.mktemp("concurrency") / "tiny.jsonl"
-    corpus.write_text("".join(json.dumps({**r, "url": f"https://docs.python.org/3.11/{r['source']}.html"}) + "\n"
-                              for r in TINY_PASSAGES), encoding="utf-8")
+    corpus = write_tiny_corpus(tmp_path_factory.mktemp("concurrency") / "tiny.jsonl")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
-        mp.setenv("SPLADE_DEMO_MLM_MODEL", str(tiny_splade_dir))
-        mp.setenv("SPLADE_DEMO_CORPUS", str(corpus))
+        tiny_app_environment(mp, tiny_splade_dir, corpus)
         yield tiny_splade_dir
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO_ROOT, TINY_PASSAGES
+from tests.conftest import REPO_ROOT, tiny_app_environment, write_tiny_corpus
 from tests.robustness.bad_inputs import BAD_INPUTS, LIVE_MARKDOWN_MARKERS, RAW_HTML_MARKERS
 
 PAGES = ["views/home.py", "views/p1_bm25.py", "views/p2_glove.py", "views/p3_bert.py", "views/p4_splade.py",
@@ -35,13 +35,9 @@ KNOWN_PAGE_BUGS: dict[tuple[str, str], str] = {}
 @pytest.fixture(scope="module")
 def tiny_env(tmp_path_factory: pytest.TempPathFactory, tiny_splade_dir: Path):
     """The tiny SPLADE as both models and a tiny corpus, for the whole module (the caches stay warm)."""
-    corpus = tmp_path_factory.mktemp("pages_robustness") / "tiny.jsonl"
-    corpus.write_text("".join(json.dumps({**r, "url": f"https://docs.python.org/3.11/{r['source']}.html"}) + "\n"
-                              for r in TINY_PASSAGES), encoding="utf-8")
+    corpus = write_tiny_corpus(tmp_path_factory.mktemp("pages_robustness") / "tiny.jsonl")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
-        mp.setenv("SPLADE_DEMO_MLM_MODEL", str(tiny_splade_dir))
-        mp.setenv("SPLADE_DEMO_CORPUS", str(corpus))
+        tiny_app_environment(mp, tiny_splade_dir, corpus)
         yield corpus
 
 
