@@ -349,6 +349,16 @@ def _cell(text: str, ctx: Context) -> str:
     return clean_inline(re.sub(r"\.\.\s+[\w:-]+::\s*", "", text), ctx)
 
 
+def _table_block(rows: list[list[str]], ctx: Context) -> list[Block]:
+    """One line per row, its non-empty cells joined by " — "; no block for a table with no text."""
+    out = []
+    for row in rows:
+        cells = [cell for cell in (_cell(c, ctx) for c in row if c) if cell]
+        if cells:
+            out.append(" — ".join(cells))
+    return [Block("\n".join(out), "table")] if out else []
+
+
 def _grid_table(lines: list[str], ctx: Context) -> list[Block]:
     """Render a reST grid table as one line per row, cells joined by an em dash."""
     cols = [i for i, c in enumerate(lines[0]) if c == "+"]
@@ -366,13 +376,7 @@ def _grid_table(lines: list[str], ctx: Context) -> list[Block]:
             cur[k].append(line[a + 1 : b].strip(" |"))
     if cur:
         rows.append(cur)
-    out = []
-    for row in rows:
-        cells = [_cell(" ".join(c), ctx) for c in row]
-        cells = [c for c in cells if c]
-        if cells:
-            out.append(" — ".join(cells))
-    return [Block("\n".join(out), "table")] if out else []
+    return _table_block([[" ".join(c) for c in row] for row in rows], ctx)
 
 
 def _simple_table(lines: list[str], ctx: Context) -> list[Block]:
@@ -390,13 +394,7 @@ def _simple_table(lines: list[str], ctx: Context) -> list[Block]:
             rows[-1] = [(p + " " + c).strip() for p, c in zip(rows[-1], cells, strict=True)]
         else:
             rows.append(cells)
-    out = []
-    for row in rows:
-        cells = [_cell(c, ctx) for c in row if c]
-        cells = [c for c in cells if c]
-        if cells:
-            out.append(" — ".join(cells))
-    return [Block("\n".join(out), "table")] if out else []
+    return _table_block(rows, ctx)
 
 
 def _list_table(lines: list[str], ctx: Context) -> list[Block]:
@@ -412,13 +410,7 @@ def _list_table(lines: list[str], ctx: Context) -> list[Block]:
             rows[-1].append([m.group(3)])
         elif line.strip() and rows and rows[-1]:
             rows[-1][-1].append(line.strip())
-    out = []
-    for row in rows:
-        cells = [_cell(" ".join(c), ctx) for c in row]
-        cells = [c for c in cells if c]
-        if cells:
-            out.append(" — ".join(cells))
-    return [Block("\n".join(out), "table")] if out else []
+    return _table_block([[" ".join(c) for c in row] for row in rows], ctx)
 
 
 def _take_indented(lines: list[str], i: int, base: int) -> int:
