@@ -53,6 +53,7 @@ class FillMaskResult:
     positions: list[MaskedPosition]
     truncated: bool  # the text was longer than MAX_TOKENS tokens and was cut
     n_tokens: int  # tokens in the whole text, [CLS]/[SEP] included, before truncation
+    words_left_out: int = 0  # maskable words not masked because of `max_words`
 
 
 @dataclass(frozen=True)
@@ -106,15 +107,17 @@ def predict(
         encoded = _encode(loaded.tokenizer, text, _max_length(loaded))
         masks = [w for w in encoded.words if w.is_mask]
         if encoded.has_mask:  # explicit [MASK]s (none left if truncation cut them all off)
-            targets = masks
+            targets, left_out = masks, 0
             sequences, columns = ([encoded.ids], [[w.start for w in masks]]) if masks else ([], [])
         else:
-            targets = [w for w in encoded.words if w.maskable][: max_words if max_words is not None else None]
+            maskable = [w for w in encoded.words if w.maskable]
+            targets = maskable[: max_words if max_words is not None else None]
+            left_out = len(maskable) - len(targets)
             sequences = [_masked_variant(encoded.ids, w, loaded.tokenizer.mask_token_id) for w in targets]
             columns = [[w.start] for w in targets]
         rows = _top_k(loaded, sequences, columns, k, batched=batched)
     positions = [MaskedPosition(w.index, MASK_WORD if w.is_mask else w.text, preds) for w, preds in zip(targets, rows)]
-    return FillMaskResult(positions, encoded.truncated, encoded.n_tokens)
+    return FillMaskResult(positions, encoded.truncated, encoded.n_tokens, left_out)
 
 
 def predict_word(loaded: LoadedMLM, text: str, word: str, k: int = 10) -> MaskedPosition | None:

@@ -64,10 +64,9 @@ has_masks = any(m.word == MASK_WORD for m in result.positions)
 st.subheader("Your query's own [MASK] tokens" if has_masks else "Each query word, masked in turn")
 if result.truncated:
     st.info(f"The query is {result.n_tokens:,} tokens long; the model reads at most 512, so the rest is left out.")
-if not has_masks:
-    maskable = [w for w in query_words_all if w.maskable]
-    if len(maskable) > len(result.positions):
-        st.info(f"The query has {len(maskable)} words; the first {len(result.positions)} are masked here.")
+if result.words_left_out:
+    st.info(f"The query has {len(result.positions) + result.words_left_out} words; the first {len(result.positions)} "
+            "are masked here.")
 
 if not result.positions:
     st.info("Nothing to mask: the query has no words, only punctuation or symbols.")

@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> object:
     from splade_demo.config import load_settings
-    from splade_demo.fill_mask import predict, words
+    from splade_demo.fill_mask import predict
     from splade_demo.models import load_mlm
 
     text = clean_text(" ".join(args.text), what="text")
@@ -44,13 +44,10 @@ def run(args: argparse.Namespace) -> object:
         raise UsageError(f"--k must be between 1 and {MAX_K} (got {args.k})")
     if not 1 <= args.max_words <= MAX_WORDS_LIMIT:
         raise UsageError(f"--max-words must be between 1 and {MAX_WORDS_LIMIT} (got {args.max_words})")
-    loaded = load_mlm(load_settings().mlm_model)
-    result = predict(loaded, text, args.k, max_words=args.max_words)
-    text_words = words(loaded, text)
-    maskable = sum(w.maskable for w in text_words)
-    if not any(w.is_mask for w in text_words) and maskable > args.max_words:
-        print(f"note: the text has {maskable:,} words; only the first {args.max_words} were masked (--max-words)",
-              file=sys.stderr)
+    result = predict(load_mlm(load_settings().mlm_model), text, args.k, max_words=args.max_words)
+    if result.words_left_out:
+        print(f"note: the text has {len(result.positions) + result.words_left_out:,} words; only the first "
+              f"{len(result.positions)} were masked (--max-words)", file=sys.stderr)
     if result.truncated:
         print(f"note: the text is {result.n_tokens:,} tokens long; only the first 512 were read", file=sys.stderr)
     if not result.positions:

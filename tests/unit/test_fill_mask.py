@@ -165,6 +165,8 @@ def test_max_words_masks_the_first_words(loaded: LoadedMLM) -> None:
     full = predict(loaded, "a b c d e", k=3)
     capped = predict(loaded, "a b c d e", k=3, max_words=2)
     assert [(m.position, m.word) for m in capped.positions] == [(0, "a"), (1, "b")]
+    assert (capped.words_left_out, full.words_left_out) == (3, 0)
+    assert predict(loaded, "a [MASK] c d", k=3, max_words=1).words_left_out == 0  # explicit masks: all predicted
     for a, b in zip(capped.positions, full.positions):
         assert [p.probability for p in a.predictions] == pytest.approx([p.probability for p in b.predictions], abs=TOLERANCE)
 
