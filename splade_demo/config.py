@@ -62,6 +62,11 @@ def parse_precision(value: str) -> Precision:
     return value  # type: ignore[return-value]
 
 
+def load_cache_dir() -> Path:
+    """The cache folder from SPLADE_DEMO_CACHE (default: `default_cache_dir()`)."""
+    return Path(_env("SPLADE_DEMO_CACHE", str(default_cache_dir()))).expanduser()
+
+
 def load_settings() -> Settings:
     """Settings from the SPLADE_DEMO_* environment variables, with defaults."""
     return Settings(
@@ -69,6 +74,6 @@ def load_settings() -> Settings:
         mlm_model=_env("SPLADE_DEMO_MLM_MODEL", DEFAULT_MLM_MODEL),
         glove=_env("SPLADE_DEMO_GLOVE", DEFAULT_GLOVE),
         corpus=_env("SPLADE_DEMO_CORPUS", DEFAULT_CORPUS),
-        cache_dir=Path(_env("SPLADE_DEMO_CACHE", str(default_cache_dir()))).expanduser(),
+        cache_dir=load_cache_dir(),
         precision=parse_precision(_env("SPLADE_DEMO_PRECISION", DEFAULT_PRECISION)),
     )

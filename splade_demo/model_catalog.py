@@ -139,6 +139,7 @@ class ModelStatus:
     snapshot: str | None  # the commit of the cached HF snapshot
     pinned: str | None  # the revision prefetch asks for (None = "main")
     notes: str = ""
+    weights: str | None = None  # "safetensors" | "converted from .bin" | ".bin, not converted yet" | None
 
     @property
     def cached(self) -> bool:
@@ -150,7 +151,7 @@ class ModelStatus:
             "state": self.state, "cached": self.cached, "origin": self.origin,
             "path": str(self.path) if self.path else None, "size_bytes": self.size_bytes,
             "size": human_size(self.size_bytes), "snapshot": self.snapshot, "pinned": self.pinned or "main",
-            "notes": self.notes,
+            "notes": self.notes, "weights": self.weights,
         }
 
 
@@ -186,7 +187,7 @@ def hub_model_status(name: str, kind: Kind = "mlm", loaded: Iterable[str] | None
     """The status of a hub id or local folder, as `models.locate_model` would find it offline.
 
     `loaded`: the names the app has loaded (default: those noted with `note_loaded`)."""
-    from splade_demo.models import cached_model_dir
+    from splade_demo.hub_download import cached_snapshot
 
     name = name.strip()
     entry = find(name)
@@ -201,16 +202,30 @@ def hub_model_status(name: str, kind: Kind = "mlm", loaded: Iterable[str] | None
         origin = "local folder" if path.is_dir() else None
         path = path if path.is_dir() else None
     else:
-        path = cached_model_dir(name) if name else None
+        cached = cached_snapshot(name) if name else None
+        path = cached.folder if cached else None
         origin = "HF cache" if path else None
-        snapshot = path.name if path else None
+        snapshot = cached.commit if cached else None
     if path is None:
         state: State = "not cached"
     else:
         state = "loaded" if name in set(loaded_names() if loaded is None else loaded) else "cached"
     size = folder_size(path) if path else None
     return ModelStatus(name, entry.kind if entry else kind, purpose, licence, state, origin, path, size, snapshot,
-                       pinned, notes)
+                       pinned, notes, weights_state(path) if path else None)
+
+
+def weights_state(folder: Path) -> str | None:
+    """How a model folder's weights load: safetensors, or `.bin` converted (or not yet) into the cache folder."""
+    from splade_demo.config import load_cache_dir
+    from splade_demo.hub_download import folder_layout
+    from splade_demo.weights import converted_folder
+
+    layout = folder_layout(folder)
+    if layout != "pytorch .bin":
+        return layout
+    converted = converted_folder(folder, load_cache_dir())
+    return "converted from .bin" if (converted / "config.json").is_file() else ".bin, not converted yet"
 
 
 def glove_cache_folders(name: str, cache_dir: Path) -> list[Path]:

@@ -2,8 +2,9 @@
 
 A plain `from_pretrained("bert-base-uncased")` with no network retries for about 50 s before
 it fails. Here the cache is tried first (`local_files_only=True`), and the hub only after a
-probe that gives up within about 2 s. `HF_HUB_OFFLINE=1` is honoured. Weights are loaded
-from safetensors only and `trust_remote_code` stays off.
+probe that gives up within about 2 s. `HF_HUB_OFFLINE=1` is honoured. Downloads and the weights
+policy (safetensors first, `.bin` read once through the weights-only loader and converted) live in
+`hub_download.py` and `weights.py`; `trust_remote_code` stays off.
 """
 
 from __future__ import annotations
@@ -16,31 +17,26 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from splade_demo.config import load_cache_dir
+from splade_demo.hub_download import ModelUnavailable, ProgressCallback, cached_snapshot, fetch_snapshot, hub_endpoint
+from splade_demo.weights import safetensors_folder
+
 PREFETCH_HINT = "python -m splade_demo prefetch"
-# What a model folder needs: config, tokenizer files and safetensors weights. No pickles.
-SAFE_FILE_PATTERNS: tuple[str, ...] = (
-    "config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "vocab.txt",
-    "*.safetensors",
-    "model.safetensors.index.json",
-)
 HUB_PROBE_TIMEOUT_S = 2.0
 
-
-class ModelUnavailable(RuntimeError):
-    """The model is neither a local folder, nor cached, nor reachable on the hub."""
+__all__ = ["ModelUnavailable", "hub_endpoint"]
 
 
 @dataclass(frozen=True)
 class ModelLocation:
-    """Where a model's files are, and where they came from."""
+    """Where a model's loadable (safetensors) files are, where they came from, and how."""
 
     name: str
     path: Path
     origin: str  # "local folder" | "cache" | "hub"
+    layout: str = "safetensors"  # "safetensors" | "converted from .bin"
+    commit: str | None = None  # the hub snapshot's commit
+    note: str = ""  # e.g. a pinned commit that was gone, so main was fetched
 
 
 def hub_offline() -> bool:
@@ -49,10 +45,6 @@ def hub_offline() -> bool:
         os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
         for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
     )
-
-
-def hub_endpoint() -> str:
-    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
 
 
 def host_reachable(host: str, port: int = 443, timeout_s: float = HUB_PROBE_TIMEOUT_S) -> bool:
@@ -87,49 +79,51 @@ def unavailable_message(name: str, reason: str) -> str:
 
 
 def cached_model_dir(name: str) -> Path | None:
-    """The cached snapshot folder of a hub model, or None (never touches the network)."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        folder = Path(snapshot_download(name, local_files_only=True, allow_patterns=list(SAFE_FILE_PATTERNS)))
-    except (LocalEntryNotFoundError, OSError, ValueError):
-        return None
-    return folder if (folder / "config.json").is_file() else None
+    """The complete cached snapshot folder of a hub model, or None (never touches the network)."""
+    snapshot = cached_snapshot(name)
+    return snapshot.folder if snapshot else None
 
 
-def locate_model(name: str, allow_download: bool = True) -> ModelLocation:
-    """Find a model's folder: a local path, the HF cache, or (if reachable) a download."""
+def is_hub_id(name: str) -> bool:
+    """A hub id (`org/name` or `name`), not a path."""
+    return not (Path(name).expanduser().is_absolute() or name.startswith((".", "~")) or name.count("/") > 1)
+
+
+def locate_model(name: str, allow_download: bool = True, on_progress: ProgressCallback | None = None) -> ModelLocation:
+    """Find a model's loadable folder: a local path, the HF cache, or (if reachable) a download.
+
+    A `.bin`-only model is converted once to safetensors in the cache folder (`weights.py`).
+    """
     name = name.strip()
     if not name:
         raise ModelUnavailable("No model name was given.")
     local = Path(name).expanduser()
     if local.is_dir():
-        return ModelLocation(name, local, "local folder")
-    if local.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1:
+        path, layout = safetensors_folder(local, name, load_cache_dir())
+        return ModelLocation(name, path, "local folder", layout)
+    if not is_hub_id(name):
         raise ModelUnavailable(unavailable_message(name, f"there is no folder at {local}"))
-    cached = cached_model_dir(name)
-    if cached is not None:
-        return ModelLocation(name, cached, "cache")
-    if not allow_download:
-        raise ModelUnavailable(unavailable_message(name, "it is not in the local cache"))
-    if hub_offline():
-        raise ModelUnavailable(unavailable_message(name, "it is not cached and HF_HUB_OFFLINE is set"))
-    if not hub_reachable():
-        raise ModelUnavailable(unavailable_message(name, "it is not cached and the model hub is unreachable"))
-    return ModelLocation(name, download_model(name), "hub")
+    snapshot = cached_snapshot(name)
+    origin = "cache"
+    if snapshot is None:
+        if not allow_download:
+            raise ModelUnavailable(unavailable_message(name, "it is not in the local cache"))
+        if hub_offline():
+            raise ModelUnavailable(unavailable_message(name, "it is not cached and HF_HUB_OFFLINE is set"))
+        if not hub_reachable():
+            raise ModelUnavailable(unavailable_message(name, "it is not cached and the model hub is unreachable"))
+        snapshot = fetch_snapshot(name, pinned_revision(name), on_progress=on_progress)
+        origin = "hub"
+    path, layout = safetensors_folder(snapshot.folder, name, load_cache_dir())
+    return ModelLocation(name, path, origin, layout, snapshot.commit, snapshot.note)
 
 
-def download_model(name: str, revision: str | None = None) -> Path:
-    """Download the safe files of a hub model into the HF cache and return the folder."""
-    from huggingface_hub import snapshot_download
+def pinned_revision(name: str) -> str | None:
+    """The commit the catalogue pins for `name` (None: the hub's main)."""
+    from splade_demo.model_catalog import find
 
-    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "2")
-    try:
-        folder = snapshot_download(name, revision=revision, allow_patterns=list(SAFE_FILE_PATTERNS))
-    except Exception as exc:  # noqa: BLE001 - any hub failure becomes one clear message
-        raise ModelUnavailable(unavailable_message(name, f"the download failed ({type(exc).__name__})")) from exc
-    return Path(folder)
+    entry = find(name)
+    return entry.revision if entry else None
 
 
 @dataclass(frozen=True)
@@ -150,16 +144,11 @@ class LoadedMLM:
         return model_fingerprint(self.location)
 
 
-def load_mlm(name: str, allow_download: bool = True) -> LoadedMLM:
+def load_mlm(name: str, allow_download: bool = True, on_progress: ProgressCallback | None = None) -> LoadedMLM:
     """Load a masked-LM (BERT fill-mask or a SPLADE model) as a shareable LoadedMLM."""
-    location = locate_model(name, allow_download=allow_download)
+    location = locate_model(name, allow_download=allow_download, on_progress=on_progress)
     tokenizer, model = _load_from(location)
     return LoadedMLM(name=name, location=location, tokenizer=tokenizer, model=model)
-
-
-def load_masked_lm(name: str, allow_download: bool = True) -> tuple[Any, Any]:
-    """Tokenizer and masked-LM model in eval mode, from safetensors, no remote code."""
-    return _load_from(locate_model(name, allow_download=allow_download))
 
 
 def _load_from(location: ModelLocation) -> tuple[Any, Any]:

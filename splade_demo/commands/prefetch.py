@@ -1,33 +1,37 @@
-"""`prefetch`: download every default model (safe files only, pinned revisions) and prepare the GloVe cache.
+"""`prefetch`: download every default model (pinned revisions) and prepare the GloVe cache.
 
 Run it once while online before going offline (a talk, a train): afterwards the app runs with
-`HF_HUB_OFFLINE=1`, because `models.locate_model` looks in the Hugging Face cache first. It then
-prints what is cached: model, purpose, licence, cached, size on disk, and the snapshot commit.
+`HF_HUB_OFFLINE=1`, because `models.locate_model` looks in the Hugging Face cache first. For each model it
+downloads config, tokenizer and weights in the layout the repo has (`hub_download.choose_layout`: safetensors
+first, else `pytorch_model.bin`), converts `.bin` weights once to safetensors (`weights.py`), then prints
+what is cached: model, purpose, licence, cached, weights, size on disk, and the snapshot commit.
 
-A model pinned to a commit SHA (see `model_catalog.CATALOG`) is downloaded at that commit, and the
-cache's `refs/main` is pointed at it, so the app (which asks for the default revision) loads exactly
-the pinned snapshot offline. With nothing to download, it works offline too and just reports.
-If something must be downloaded and the hub is unreachable (or `HF_HUB_OFFLINE` is set), it stops at
-once: `error: ...`, exit 2, within the hub probe's ~2 s.
+A model pinned to a commit SHA (see `model_catalog.CATALOG`) is downloaded at that commit (or at `main`, with
+a note, if the hub no longer has it), and the cache's `refs/main` is pointed at it, so the app (which asks
+for the default revision) loads exactly that snapshot offline. With nothing to download, it works offline
+too and just reports. If something must be downloaded and the hub is unreachable (or `HF_HUB_OFFLINE` is
+set), it stops at once: `error: ...`, exit 2, within the hub probe's ~2 s.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import sys
 from pathlib import Path
 
 from splade_demo.commands import UsageError, add_common
 from splade_demo.config import Settings, load_settings
+from splade_demo.hub_download import ModelUnavailable, cached_snapshot, fetch_snapshot, point_main_at
 from splade_demo.model_catalog import CatalogEntry, ModelStatus, catalog_status, find, human_size
-from splade_demo.models import hub_endpoint, hub_offline, hub_reachable
+from splade_demo.models import hub_endpoint, hub_offline, hub_reachable, is_hub_id, locate_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "prefetch", help="download and cache every default model, then report what is cached",
-        description="Download the configured SPLADE and fill-mask models (safetensors and tokenizer files only, "
-                    "at pinned revisions) and prepare the GloVe cache; then print what is cached.",
+        description="Download the configured SPLADE and fill-mask models (config, tokenizer and weights: "
+                    "safetensors, or pytorch_model.bin converted once to safetensors) at pinned revisions, "
+                    "and prepare the GloVe cache; then print what is cached.",
     )
     parser.add_argument("--all", action="store_true", help="also download the catalogue's alternative models")
     add_common(parser)
@@ -40,23 +44,33 @@ def run(args: argparse.Namespace) -> object:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     targets = _targets(settings, include_all=args.all)
-    missing = [(name, revision) for name, revision in targets if _cached_snapshot(name, revision) is None]
-    if missing:
-        names = ", ".join(name for name, _ in missing)
-        if hub_offline():
-            raise RuntimeError(f"cannot download {names}: HF_HUB_OFFLINE is set; unset it (and go online) to prefetch")
-        if not hub_reachable():
-            raise RuntimeError(f"cannot download {names}: the model hub ({hub_endpoint()}) is unreachable; "
-                               "connect to the network and run prefetch again")
-    failures = []
+    missing = [(name, revision) for name, revision in targets if cached_snapshot(name, revision) is None]
+    if missing and (hub_offline() or not hub_reachable()):
+        # Offline, a snapshot cached as `main` will do (e.g. fetched when its pinned commit was gone).
+        unusable = [name for name, _ in missing if cached_snapshot(name) is None]
+        if unusable and hub_offline():
+            raise RuntimeError(f"cannot download {', '.join(unusable)}: HF_HUB_OFFLINE is set; "
+                               "unset it (and go online) to prefetch")
+        if unusable:
+            raise RuntimeError(f"cannot download {', '.join(unusable)}: the model hub ({hub_endpoint()}) is "
+                               "unreachable; connect to the network and run prefetch again")
+        missing = []
+    failures: list[str] = []
+    failed: set[str] = set()
+    notes: list[str] = []
     for name, revision in missing:
         try:
-            _download(name, revision)
-        except RuntimeError as exc:  # models.ModelUnavailable
-            failures.append(f"{name} ({' '.join(str(exc).split())})")
+            snapshot = fetch_snapshot(name, revision, on_progress=_ProgressLine(name))
+        except ModelUnavailable as exc:
+            failures.append(" ".join(str(exc).split()))
+            failed.add(name)
+            continue
+        if snapshot.note:
+            notes.append(f"note: {snapshot.note}")
     for name, revision in targets:  # cached earlier at the pinned commit: make it the default too
-        if revision is not None and _cached_snapshot(name, revision) is not None:
-            pin_default_revision(name, revision)
+        if revision is not None and cached_snapshot(name, revision) is not None:
+            point_main_at(name, revision)
+    failures += _convert_bin_weights([name for name, _ in targets if name not in failed])
     glove_note = _prepare_glove(settings)
     if failures:
         raise RuntimeError("download failed: " + "; ".join(failures))
@@ -64,7 +78,8 @@ def run(args: argparse.Namespace) -> object:
     if args.json:
         return rows
     wanted = {name for name, _ in targets} | {settings.splade_model.strip(), settings.mlm_model.strip()}
-    return format_table(rows) + (f"\n{glove_note}" if glove_note else "") + _hint(rows, wanted)
+    notes += [glove_note] if glove_note else []
+    return format_table(rows) + "".join(f"\n{note}" for note in notes) + _hint(rows, wanted)
 
 
 def _targets(settings: Settings, include_all: bool) -> list[tuple[str, str | None]]:
@@ -78,57 +93,36 @@ def _targets(settings: Settings, include_all: bool) -> list[tuple[str, str | Non
     for name in dict.fromkeys(n.strip() for n in names):
         if not name or Path(name).expanduser().is_dir():
             continue
-        if Path(name).expanduser().is_absolute() or name.startswith((".", "~")) or name.count("/") > 1:
+        if not is_hub_id(name):
             raise UsageError(f"the model setting {name!r} is neither a hub id nor an existing folder")
         entry: CatalogEntry | None = find(name)
         targets.append((name, entry.revision if entry else None))
     return targets
 
 
-def _cached_snapshot(name: str, revision: str | None) -> Path | None:
-    """The cached snapshot at `revision` (None: the one the app loads), without the network."""
-    from splade_demo.models import SAFE_FILE_PATTERNS, cached_model_dir
-
-    if revision is None:
-        return cached_model_dir(name)
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        folder = Path(snapshot_download(name, revision=revision, local_files_only=True,
-                                        allow_patterns=list(SAFE_FILE_PATTERNS)))
-    except (LocalEntryNotFoundError, OSError, ValueError):
-        return None
-    return folder if (folder / "config.json").is_file() else None
+def _convert_bin_weights(names: list[str]) -> list[str]:
+    """Convert every cached `.bin`-only model to safetensors now, so the app never does it during a talk."""
+    failures = []
+    for name in names:
+        try:
+            locate_model(name, allow_download=False)
+        except ModelUnavailable as exc:
+            failures.append(" ".join(str(exc).split()))
+    return failures
 
 
-def _download(name: str, revision: str | None) -> Path:
-    from splade_demo.models import download_model
+class _ProgressLine:
+    """Bytes so far on stderr: one line per 10 % of a model's files (and at the end)."""
 
-    folder = download_model(name, revision=revision)
-    if not any(folder.glob("*.safetensors")):
-        raise RuntimeError(f"the hub has no safetensors weights for {name} at {revision or 'main'}")
-    return folder
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.reported = -1
 
-
-def pin_default_revision(name: str, commit: str) -> None:
-    """Point the HF cache's `refs/main` of `name` at `commit`.
-
-    huggingface_hub records a ref only for a branch or tag download, not for a commit SHA, and
-    `models.locate_model` asks the cache for the default revision; this makes it find the pinned snapshot.
-    A later download of "main" rewrites the ref as usual.
-    """
-    from huggingface_hub import constants
-    from huggingface_hub.file_download import repo_folder_name
-
-    refs = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=name, repo_type="model") / "refs"
-    ref = refs / "main"
-    if ref.is_file() and ref.read_text(encoding="utf-8").strip() == commit:
-        return
-    refs.mkdir(parents=True, exist_ok=True)
-    staging = refs / f".main.{os.getpid()}.tmp"
-    staging.write_text(commit, encoding="utf-8")
-    os.replace(staging, ref)
+    def __call__(self, done: int, total: int) -> None:
+        step = 10 if total <= 0 else min(10, int(10 * done / total))
+        if step > self.reported:
+            self.reported = step
+            print(f"{self.name}: {human_size(done)} of {human_size(total)}", file=sys.stderr, flush=True)
 
 
 def _prepare_glove(settings: Settings) -> str:
@@ -151,7 +145,7 @@ def status_row(status: ModelStatus) -> dict[str, object]:
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("model", "model"), ("purpose", "purpose"), ("licence", "licence"), ("cached", "cached"),
-    ("size", "size on disk"), ("snapshot", "snapshot"),
+    ("weights", "weights"), ("size", "size on disk"), ("snapshot", "snapshot"),
 )
 
 

@@ -15,6 +15,7 @@ import pytest
 from splade_demo import models
 from splade_demo.commands import prefetch
 from splade_demo.config import DEFAULT_MLM_MODEL, DEFAULT_SPLADE_MODEL
+from splade_demo.hub_download import Snapshot, point_main_at
 from splade_demo.model_catalog import find
 from tests.conftest import REPO_ROOT
 
@@ -88,7 +89,7 @@ def test_unreachable_hub_is_probed_once_and_nothing_downloads(hf_cache: Path, mo
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     probes: list[float] = []
     monkeypatch.setattr(prefetch, "hub_reachable", lambda: probes.append(1) or False)
-    monkeypatch.setattr(models, "download_model", lambda *a, **k: pytest.fail("must not download"))
+    monkeypatch.setattr(prefetch, "fetch_snapshot", lambda *a, **k: pytest.fail("must not download"))
     with pytest.raises(RuntimeError, match="unreachable"):
         prefetch.run(args())
     assert probes == [1] and no_glove == []
@@ -100,11 +101,12 @@ def test_pinned_download_is_what_the_app_finds_offline(hf_cache: Path, monkeypat
     monkeypatch.setattr(prefetch, "hub_reachable", lambda: True)
     downloads: list[tuple[str, str | None]] = []
 
-    def fake_download(name: str, revision: str | None = None) -> Path:
+    def fake_download(name: str, revision: str | None = None, on_progress: object = None) -> Snapshot:
         downloads.append((name, revision))  # a commit download writes no ref, as huggingface_hub does
-        return put_snapshot(hf_cache, name, revision or "0" * 40, tiny_splade_dir, ref=None if revision else "main")
+        folder = put_snapshot(hf_cache, name, revision or "0" * 40, tiny_splade_dir, ref=None if revision else "main")
+        return Snapshot(name, folder, folder.name, "safetensors")
 
-    monkeypatch.setattr(models, "download_model", fake_download)
+    monkeypatch.setattr(prefetch, "fetch_snapshot", fake_download)
     rows = prefetch.run(args())
     assert downloads == [(DEFAULT_SPLADE_MODEL, find(DEFAULT_SPLADE_MODEL).revision),
                          (DEFAULT_MLM_MODEL, find(DEFAULT_MLM_MODEL).revision)]
@@ -136,11 +138,11 @@ def test_a_failed_download_is_one_error_naming_the_model(hf_cache: Path, monkeyp
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setattr(prefetch, "hub_reachable", lambda: True)
 
-    def failing(name: str, revision: str | None = None) -> Path:
-        raise models.ModelUnavailable(models.unavailable_message(name, "the download failed (HTTPError)"))
+    def failing(name: str, revision: str | None = None, on_progress: object = None) -> Snapshot:
+        raise models.ModelUnavailable(f"The download of `{name}` failed twice (HTTPError)")
 
-    monkeypatch.setattr(models, "download_model", failing)
-    with pytest.raises(RuntimeError, match=r"download failed: naver/splade-cocondenser-ensembledistil \(.*HTTPError"):
+    monkeypatch.setattr(prefetch, "fetch_snapshot", failing)
+    with pytest.raises(RuntimeError, match=r"download failed: The download of `naver/splade-cocondenser-ensembledistil`.*HTTPError"):
         prefetch.run(args())
 
 
@@ -161,10 +163,10 @@ def test_a_missing_folder_setting_is_a_usage_error(monkeypatch: pytest.MonkeyPat
     assert "Traceback" not in result.stderr
 
 
-def test_pin_default_revision_is_idempotent(hf_cache: Path) -> None:
+def test_point_main_at_is_idempotent(hf_cache: Path) -> None:
     commit = "a" * 40
-    prefetch.pin_default_revision("org/model", commit)
-    prefetch.pin_default_revision("org/model", commit)
+    point_main_at("org/model", commit)
+    point_main_at("org/model", commit)
     refs = hf_cache / "models--org--model" / "refs"
     assert (refs / "main").read_text() == commit and [p.name for p in refs.iterdir()] == ["main"]
 
@@ -177,7 +179,7 @@ def test_table_has_one_line_per_model() -> None:
          "size_bytes": None, "snapshot": None, "kind": "mlm"},
     ]
     lines = prefetch.format_table(rows).splitlines()
-    assert lines[0].split() == ["model", "purpose", "licence", "cached", "size", "on", "disk", "snapshot"]
+    assert lines[0].split() == ["model", "purpose", "licence", "cached", "weights", "size", "on", "disk", "snapshot"]
     assert lines[2].split()[:5] == ["a/b", "p", "Apache-2.0", "yes", "(HF"] and "ffffffffffff" in lines[2]
     assert lines[3].split()[:4] == ["c", "q", "x", "no"]
     assert lines[-1] == "total on disk: 1.0 MB"
