@@ -19,8 +19,8 @@ from pathlib import Path
 
 from splade_demo.commands import UsageError, add_common
 from splade_demo.config import Settings, load_settings
-from splade_demo.model_catalog import CatalogEntry, ModelStatus, catalog_status, find, human_size
-from splade_demo.models import hub_endpoint, hub_offline, hub_reachable
+from splade_demo.models.catalog import CatalogEntry, ModelStatus, catalog_status, find, human_size
+from splade_demo.models.loading import hub_endpoint, hub_offline, hub_reachable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> object:
 
 def _targets(settings: Settings, include_all: bool) -> list[tuple[str, str | None]]:
     """(hub id, pinned revision) of each model to have cached; local folders need nothing."""
-    from splade_demo.model_catalog import entries
+    from splade_demo.models.catalog import entries
 
     names = [settings.splade_model, settings.mlm_model]
     if include_all:
@@ -87,7 +87,7 @@ def _targets(settings: Settings, include_all: bool) -> list[tuple[str, str | Non
 
 def _cached_snapshot(name: str, revision: str | None) -> Path | None:
     """The cached snapshot at `revision` (None: the one the app loads), without the network."""
-    from splade_demo.models import SAFE_FILE_PATTERNS, cached_model_dir
+    from splade_demo.models.loading import SAFE_FILE_PATTERNS, cached_model_dir
 
     if revision is None:
         return cached_model_dir(name)
@@ -103,7 +103,7 @@ def _cached_snapshot(name: str, revision: str | None) -> Path | None:
 
 
 def _download(name: str, revision: str | None) -> Path:
-    from splade_demo.models import download_model
+    from splade_demo.models.loading import download_model
 
     folder = download_model(name, revision=revision)
     if not any(folder.glob("*.safetensors")):
@@ -134,7 +134,7 @@ def pin_default_revision(name: str, commit: str) -> None:
 def _prepare_glove(settings: Settings) -> str:
     """Convert the static vectors into the cache folder once; a note if that is not possible."""
     try:
-        from splade_demo.glove import load_vectors
+        from splade_demo.models.glove_vectors import load_vectors
     except ImportError:
         return "note: the static-vectors module is not installed; GloVe was not prepared"
     try:

@@ -186,7 +186,7 @@ def hub_model_status(name: str, kind: Kind = "mlm", loaded: Iterable[str] | None
     """The status of a hub id or local folder, as `models.locate_model` would find it offline.
 
     `loaded`: the names the app has loaded (default: those noted with `note_loaded`)."""
-    from splade_demo.models import cached_model_dir
+    from splade_demo.models.loading import cached_model_dir
 
     name = name.strip()
     entry = find(name)
@@ -216,7 +216,7 @@ def hub_model_status(name: str, kind: Kind = "mlm", loaded: Iterable[str] | None
 def glove_cache_folders(name: str, cache_dir: Path) -> list[Path]:
     """Converted-vector folders for the setting `name` in the cache (`glove.py`'s layout: glove/<slug>-<hash>)."""
     try:
-        from splade_demo.glove import CACHE_SUBDIR, NATIVE_FILE
+        from splade_demo.models.glove_vectors import CACHE_SUBDIR, NATIVE_FILE
     except ImportError:  # the static-vectors module is not there: nothing can be cached
         return []
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.strip() or DEFAULT_GLOVE)[:60]
