@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from splade_demo.app_state import DEFAULT_QUERY, QUERY_KEY, render_sidebar
+from splade_demo.app.state import DEFAULT_QUERY, QUERY_KEY, render_sidebar
 
 st.set_page_config(page_title="Why SPLADE works", page_icon="🔎", layout="wide")
 

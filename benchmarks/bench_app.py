@@ -91,10 +91,10 @@ def free_port() -> int:
 
 def prepare(models: str, precision: str, cache: Path) -> tuple[str, str]:
     """Model folders for the app, and its cache seeded with the `demo` SPLADE index."""
-    from splade_demo.corpus import load_corpus
-    from splade_demo.models import load_mlm
-    from splade_demo.splade import SpladeEncoder
-    from splade_demo.splade_index import index_cache_path, is_cached, load_or_build_index, save_index
+    from splade_demo.data.corpus import load_corpus
+    from splade_demo.models.loading import load_mlm
+    from splade_demo.retrieval.splade_encoder import SpladeEncoder
+    from splade_demo.retrieval.splade_index import index_cache_path, is_cached, load_or_build_index, save_index
 
     tiny = str(common.tiny_splade_dir())
     corpus = load_corpus("demo")
@@ -106,7 +106,7 @@ def prepare(models: str, precision: str, cache: Path) -> tuple[str, str]:
     if not is_cached(encoder, corpus, cache):
         from dataclasses import replace
 
-        from splade_demo.splade_index import index_key
+        from splade_demo.retrieval.splade_index import index_key
 
         seeded = replace(tiny_index, key=index_key(encoder, corpus), model_name=encoder.name)
         save_index(seeded, index_cache_path(encoder, corpus, cache), encoder.fingerprint)

@@ -6,7 +6,7 @@ Part 1 (speed): a random-init BERT-base (the real SPLADE's exact cost) encodes t
 of the `demo` corpus (max_length 256) with
   * the reference: `SparseEncoder(modules=[MLMTransformer(path, max_seq_length=256), SpladePooling("max")])`
     `.encode_document(texts)` with its defaults, and
-  * `splade_demo.splade.SpladeEncoder` at each precision (fp32, int8, bf16 where the CPU has native bf16).
+  * `splade_demo.retrieval.splade_encoder.SpladeEncoder` at each precision (fp32, int8, bf16 where the CPU has native bf16).
 Methods run in interleaved rounds (reference, fp32, int8, ... then again), so load from other
 processes hits them alike; each method's best round is its throughput, and ratios are against the
 reference's best round in this same run. fp32 is also checked against the reference's vectors.
@@ -33,12 +33,12 @@ import _common as common  # noqa: F401 - sets sys.path and HF_HUB_OFFLINE first
 import numpy as np
 import torch
 
-from splade_demo.corpus import Corpus, load_corpus, load_queries
-from splade_demo.evaluation import evaluate_method, mean_metrics
-from splade_demo.models import load_mlm
-from splade_demo.ranking import pages_in_order, top_k
-from splade_demo.splade import SpladeEncoder, quantized_copy
-from splade_demo.splade_index import document_text, load_or_build_index
+from splade_demo.data.corpus import Corpus, load_corpus, load_queries
+from splade_demo.retrieval.evaluation import evaluate_method, mean_metrics
+from splade_demo.models.loading import load_mlm
+from splade_demo.retrieval.ranking import pages_in_order, top_k
+from splade_demo.retrieval.splade_encoder import SpladeEncoder, quantized_copy
+from splade_demo.retrieval.splade_index import document_text, load_or_build_index
 
 REFERENCE = "SparseEncoder (reference)"
 TARGET_RATIO = 2.0

@@ -80,8 +80,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
-    from splade_demo.fill_mask import predict, words
-    from splade_demo.models import load_mlm
+    from splade_demo.explain.fill_mask import predict, words
+    from splade_demo.models.loading import load_mlm
 
     with tempfile.TemporaryDirectory(prefix="bench_fill_mask_") as folder:
         torch.manual_seed(0)

@@ -36,7 +36,7 @@ from pathlib import Path
 t0 = time.perf_counter()
 import gensim.models  # noqa: F401
 t1 = time.perf_counter()
-from splade_demo.glove import load_vectors
+from splade_demo.models.glove_vectors import load_vectors
 vectors = load_vectors(sys.argv[1], Path(sys.argv[2]))
 t2 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "words": len(vectors)}))
@@ -111,8 +111,8 @@ def main() -> None:
     print(f"  with import gensim ({med(warm, 'import_s'):.2f} s): {warm_total:.2f} s: "
           f"{ratio(warm_total, WARM_LOAD_TARGET_S)}")
 
-    from splade_demo.glove import load_vectors, neighbours, query_neighbours
-    from splade_demo.glove_expansion import expand_query
+    from splade_demo.models.glove_vectors import load_vectors, neighbours, query_neighbours
+    from splade_demo.retrieval.glove_expansion import expand_query
 
     with tempfile.TemporaryDirectory(prefix="bench_glove_") as tmp:
         vectors = load_vectors(name, Path(tmp))

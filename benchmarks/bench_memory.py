@@ -9,7 +9,7 @@ one query as every page does, printing its resident memory after each stage (VmR
   * the SPLADE model and the fill-mask model: two random-init BERT-base folders (the real models'
     exact size), loaded with `splade_demo.models.load_mlm` like the app does, when their page first
     needs them (page 3, then page 4); at int8 the SPLADE encoder owns its load and keeps only its int8 copy;
-  * GloVe 6B 50d (`splade_demo.glove.load_vectors`, memory-mapped), the `demo` corpus and its BM25 index;
+  * GloVe 6B 50d (`splade_demo.models.glove_vectors.load_vectors`, memory-mapped), the `demo` corpus and its BM25 index;
   * the `demo` SPLADE index: the real tiny SPLADE's vectors (a trained model's sparsity; a random
     BERT-base's would be near-dense), loaded from the bench cache by `load_index` (the parent passes
     the tiny encoder's key fields, so the child never loads the tiny model);
@@ -68,18 +68,18 @@ def child(scenario: str, precision: str) -> None:
 
     mark("imports: streamlit, plotly, pandas, torch, transformers", t)
 
-    from splade_demo.analyzer import analyze
-    from splade_demo.bm25 import BM25Index
-    from splade_demo.comparison import compare_rankings, evaluate_all_methods
+    from splade_demo.retrieval.analyzer import analyze
+    from splade_demo.retrieval.bm25 import BM25Index
+    from splade_demo.explain.comparison import compare_rankings, evaluate_all_methods
     from splade_demo.config import DEFAULT_GLOVE
-    from splade_demo.corpus import load_corpus, load_queries
-    from splade_demo.fill_mask import predict
-    from splade_demo.glove import load_vectors, query_neighbours
-    from splade_demo.glove_expansion import compare_expansion
-    from splade_demo.models import load_mlm
-    from splade_demo.search import bm25_hits
-    from splade_demo.splade import shared_terms
-    from splade_demo.splade_index import document_text, load_index
+    from splade_demo.data.corpus import load_corpus, load_queries
+    from splade_demo.explain.fill_mask import predict
+    from splade_demo.models.glove_vectors import load_vectors, query_neighbours
+    from splade_demo.retrieval.glove_expansion import compare_expansion
+    from splade_demo.models.loading import load_mlm
+    from splade_demo.retrieval.pipeline import bm25_hits
+    from splade_demo.retrieval.splade_encoder import shared_terms
+    from splade_demo.retrieval.splade_index import document_text, load_index
 
     cache_dir = common.BENCH_DIR / "cache"
     t = time.perf_counter()
@@ -141,8 +141,8 @@ def child(scenario: str, precision: str) -> None:
 
 def load_splade(precision: str):
     """The SPLADE encoder as the app's `splade_encoder_resource` makes it: int8 owns a private load."""
-    from splade_demo.models import load_mlm
-    from splade_demo.splade import SpladeEncoder
+    from splade_demo.models.loading import load_mlm
+    from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
     loaded = load_mlm(str(common.random_bert_base_dir("splade")))
     return SpladeEncoder(loaded, precision, owns_model=precision == "int8")  # type: ignore[arg-type]
@@ -150,10 +150,10 @@ def load_splade(precision: str):
 
 def ensure_tiny_index() -> dict:
     """Build (or find) the tiny SPLADE's demo index; return what `load_index` needs to find it."""
-    from splade_demo.corpus import load_corpus
-    from splade_demo.models import load_mlm
-    from splade_demo.splade import SpladeEncoder
-    from splade_demo.splade_index import load_or_build_index
+    from splade_demo.data.corpus import load_corpus
+    from splade_demo.models.loading import load_mlm
+    from splade_demo.retrieval.splade_encoder import SpladeEncoder
+    from splade_demo.retrieval.splade_index import load_or_build_index
 
     start = time.perf_counter()
     tiny = SpladeEncoder(load_mlm(str(common.tiny_splade_dir())), "fp32")

@@ -31,16 +31,16 @@ import _common as common
 import numpy as np
 import torch
 
-from splade_demo.analyzer import analyze
+from splade_demo.retrieval.analyzer import analyze
 from splade_demo.config import DEFAULT_PRECISION
-from splade_demo.bm25 import BM25Index
-from splade_demo.comparison import compare_rankings
-from splade_demo.corpus import load_corpus, load_queries
-from splade_demo.models import load_mlm
-from splade_demo.ranking import top_k
-from splade_demo.search import bm25_hits
-from splade_demo.splade import SpladeEncoder, shared_terms
-from splade_demo.splade_index import document_text, load_or_build_index
+from splade_demo.retrieval.bm25 import BM25Index
+from splade_demo.explain.comparison import compare_rankings
+from splade_demo.data.corpus import load_corpus, load_queries
+from splade_demo.models.loading import load_mlm
+from splade_demo.retrieval.ranking import top_k
+from splade_demo.retrieval.pipeline import bm25_hits
+from splade_demo.retrieval.splade_encoder import SpladeEncoder, shared_terms
+from splade_demo.retrieval.splade_index import document_text, load_or_build_index
 
 TARGET_SPLADE_MS = 50.0
 TARGET_BM25_MS = 5.0

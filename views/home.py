@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from splade_demo.app_state import get_query
+from splade_demo.app.state import get_query
 
 st.title("Why SPLADE works")
 st.markdown(

@@ -7,12 +7,12 @@ import html
 import pandas as pd
 import streamlit as st
 
-from splade_demo.analyzer import analyze_tokens
-from splade_demo.app_state import bm25_resource, labelled_query, page_start
-from splade_demo.corpus import CorpusError
+from splade_demo.retrieval.analyzer import analyze_tokens
+from splade_demo.app.state import bm25_resource, labelled_query, page_start
+from splade_demo.data.corpus import CorpusError
 from splade_demo.figures.bm25 import contribution_bars
-from splade_demo.lexical_gap import bm25_report
-from splade_demo.snippets import segments_to_html, snippet_segments
+from splade_demo.explain.lexical_gap import bm25_report
+from splade_demo.explain.snippets import segments_to_html, snippet_segments
 
 st.title("A developer documentation search system")
 st.markdown(

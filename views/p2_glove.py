@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from splade_demo.app_state import (
+from splade_demo.app.state import (
     glove_comparison,
     glove_evaluation,
     glove_loaded,
@@ -16,13 +16,13 @@ from splade_demo.app_state import (
     page_start,
     queries_resource,
 )
-from splade_demo.corpus import CorpusError
-from splade_demo.evaluation import mean_metrics
+from splade_demo.data.corpus import CorpusError
+from splade_demo.retrieval.evaluation import mean_metrics
 from splade_demo.figures.glove import expanded_query_bars, neighbour_panels
-from splade_demo.glove import VectorsUnavailable
-from splade_demo.glove_expansion import ADDED, RAISED, before_after_metrics, ranking_change
-from splade_demo.query_check import check_query
-from splade_demo.search import GLOVE_NEIGHBOURS, GLOVE_WEIGHT
+from splade_demo.models.glove_vectors import VectorsUnavailable
+from splade_demo.retrieval.glove_expansion import ADDED, RAISED, before_after_metrics, ranking_change
+from splade_demo.data.query_check import check_query
+from splade_demo.retrieval.pipeline import GLOVE_NEIGHBOURS, GLOVE_WEIGHT
 
 MAX_PANELS = 12  # query words drawn as neighbour panels
 TOP = 10  # passages shown per ranking

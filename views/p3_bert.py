@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from splade_demo.app_state import fill_mask_result, fill_mask_word, glove_resource, mlm_resource, page_start, stop_on
+from splade_demo.app.state import fill_mask_result, fill_mask_word, glove_resource, mlm_resource, page_start, stop_on
 from splade_demo.config import DEFAULT_MLM_MODEL
-from splade_demo.fill_mask import MASK_WORD, expansion_union, query_tokens, words
+from splade_demo.explain.fill_mask import MASK_WORD, expansion_union, query_tokens, words
 from splade_demo.figures.bert import expansion_bars, prediction_bars, prediction_grid, static_vs_contextual
-from splade_demo.glove import VectorsUnavailable, neighbours
-from splade_demo.models import ModelUnavailable
-from splade_demo.query_check import check_query
+from splade_demo.models.glove_vectors import VectorsUnavailable, neighbours
+from splade_demo.models.loading import ModelUnavailable
+from splade_demo.data.query_check import check_query
 
 MAX_WORDS = 20  # words masked on this page (each is one more sequence in the batch)
 ZOO_SENTENCE = "the python swallowed a rabbit whole"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from splade_demo.app_state import (
+from splade_demo.app.state import (
     IndexBuildError,
     chart_config,
     fill_mask_result,
@@ -15,13 +15,13 @@ from splade_demo.app_state import (
     splade_index_resource,
     splade_query_encoding,
 )
-from splade_demo.corpus import CorpusError
+from splade_demo.data.corpus import CorpusError
 from splade_demo.figures.bert import prediction_bars
 from splade_demo.figures.splade import activation_heatmap, document_term_bars, term_weight_bars
-from splade_demo.fill_mask import query_tokens
-from splade_demo.models import ModelUnavailable
-from splade_demo.search import splade_vector_hits
-from splade_demo.splade import PRECISION_CAPTIONS, position_term_grid, shared_terms, term_weights
+from splade_demo.explain.fill_mask import query_tokens
+from splade_demo.models.loading import ModelUnavailable
+from splade_demo.retrieval.pipeline import splade_vector_hits
+from splade_demo.retrieval.splade_encoder import PRECISION_CAPTIONS, position_term_grid, shared_terms, term_weights
 
 RESULTS = 10  # the query's SPLADE results offered on the document side
 BERT_K = 10

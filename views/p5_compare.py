@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from splade_demo.analyzer import analyze
-from splade_demo.app_state import (
+from splade_demo.retrieval.analyzer import analyze
+from splade_demo.app.state import (
     IndexBuildError,
     bm25_resource,
     chart_config,
@@ -18,12 +18,12 @@ from splade_demo.app_state import (
     splade_query_encoding,
     stop_on,
 )
-from splade_demo.comparison import compare_rankings
-from splade_demo.corpus import CorpusError
-from splade_demo.evaluation import summary_rows
+from splade_demo.explain.comparison import compare_rankings
+from splade_demo.data.corpus import CorpusError
+from splade_demo.retrieval.evaluation import summary_rows
 from splade_demo.figures.compare import bm25_breakdown_bar, delta_ndcg_chart, slope_chart, splade_breakdown_bar
-from splade_demo.models import ModelUnavailable
-from splade_demo.splade import shared_terms
+from splade_demo.models.loading import ModelUnavailable
+from splade_demo.retrieval.splade_encoder import shared_terms
 
 st.title("BM25 vs SPLADE")
 st.markdown(

@@ -26,8 +26,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     text = clean_text(args.text, "text")
     if not 1 <= args.top_k <= MAX_TOP_K:
         raise UsageError(f"--top-k must be between 1 and {MAX_TOP_K}")
-    from splade_demo.models import load_mlm
-    from splade_demo.splade import SpladeEncoder
+    from splade_demo.models.loading import load_mlm
+    from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
     settings = load_settings()  # the precision of the app's page 4 and of `search --method splade`
     encoder = SpladeEncoder(load_mlm(settings.splade_model), precision=settings.precision, owns_model=True)

@@ -7,9 +7,9 @@ import argparse
 from splade_demo.commands import UsageError, add_common
 from splade_demo.commands.search import _tqdm_progress
 from splade_demo.config import load_settings
-from splade_demo.corpus import load_queries
-from splade_demo.evaluation import EVAL_DEPTH, evaluate_method, mean_metrics
-from splade_demo.search import METHODS, Searcher
+from splade_demo.data.corpus import load_queries
+from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate_method, mean_metrics
+from splade_demo.retrieval.pipeline import METHODS, Searcher
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

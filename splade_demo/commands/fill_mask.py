@@ -36,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> object:
     from splade_demo.config import load_settings
-    from splade_demo.fill_mask import predict
-    from splade_demo.models import load_mlm
+    from splade_demo.explain.fill_mask import predict
+    from splade_demo.models.loading import load_mlm
 
     text = clean_text(" ".join(args.text), what="text")
     if not 1 <= args.k <= MAX_K:

@@ -8,7 +8,7 @@ import time
 from splade_demo.commands import add_common
 from splade_demo.commands.search import _tqdm_progress
 from splade_demo.config import load_settings
-from splade_demo.corpus import load_corpus
+from splade_demo.data.corpus import load_corpus
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,9 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
-    from splade_demo.models import load_mlm
-    from splade_demo.splade import SpladeEncoder
-    from splade_demo.splade_index import load_or_build_index
+    from splade_demo.models.loading import load_mlm
+    from splade_demo.retrieval.splade_encoder import SpladeEncoder
+    from splade_demo.retrieval.splade_index import load_or_build_index
 
     settings = load_settings()
     corpus = load_corpus(args.corpus or settings.corpus)

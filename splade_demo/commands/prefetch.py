@@ -21,9 +21,9 @@ from pathlib import Path
 
 from splade_demo.commands import UsageError, add_common
 from splade_demo.config import Settings, load_settings
-from splade_demo.hub_download import ModelUnavailable, cached_snapshot, fetch_snapshot, point_main_at
-from splade_demo.model_catalog import CatalogEntry, ModelStatus, catalog_status, find, human_size
-from splade_demo.models import hub_endpoint, hub_offline, hub_reachable, is_hub_id, locate_model
+from splade_demo.models.hub_download import ModelUnavailable, cached_snapshot, fetch_snapshot, point_main_at
+from splade_demo.models.catalog import CatalogEntry, ModelStatus, catalog_status, find, human_size
+from splade_demo.models.loading import hub_endpoint, hub_offline, hub_reachable, is_hub_id, locate_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> object:
 
 def _targets(settings: Settings, include_all: bool) -> list[tuple[str, str | None]]:
     """(hub id, pinned revision) of each model to have cached; local folders need nothing."""
-    from splade_demo.model_catalog import entries
+    from splade_demo.models.catalog import entries
 
     names = [settings.splade_model, settings.mlm_model]
     if include_all:
@@ -128,7 +128,7 @@ class _ProgressLine:
 def _prepare_glove(settings: Settings) -> str:
     """Convert the static vectors into the cache folder once; a note if that is not possible."""
     try:
-        from splade_demo.glove import load_vectors
+        from splade_demo.models.glove_vectors import load_vectors
     except ImportError:
         return "note: the static-vectors module is not installed; GloVe was not prepared"
     try:

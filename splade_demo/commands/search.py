@@ -6,7 +6,7 @@ import argparse
 
 from splade_demo.commands import UsageError, add_common, clean_text
 from splade_demo.config import load_settings
-from splade_demo.search import METHODS, Searcher
+from splade_demo.retrieval.pipeline import METHODS, Searcher
 
 MAX_K = 1000
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from splade_demo.bm25 import TermContribution
+from splade_demo.retrieval.bm25 import TermContribution
 from splade_demo.figures import SEQUENCE, finish, plain
-from splade_demo.ranking import Hit
+from splade_demo.retrieval.ranking import Hit
 
 
 def hit_label(hit: Hit, width: int = 48) -> str:

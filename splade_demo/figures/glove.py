@@ -10,8 +10,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from splade_demo.figures import EXPANSION_TERM_COLOUR, QUERY_TERM_COLOUR, finish
-from splade_demo.glove import Neighbour
-from splade_demo.glove_expansion import ADDED, RAISED, ExpandedQuery
+from splade_demo.models.glove_vectors import Neighbour
+from splade_demo.retrieval.glove_expansion import ADDED, RAISED, ExpandedQuery
 
 PANEL_COLUMNS = 3
 ROW_HEIGHT = 24  # pixels per bar

@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from splade_demo.figures import EXPANSION_TERM_COLOUR, NEUTRAL_COLOUR, QUERY_TERM_COLOUR, finish
-from splade_demo.splade import PositionTermGrid, TermWeight
+from splade_demo.retrieval.splade_encoder import PositionTermGrid, TermWeight
 
 BAR_HEIGHT = 24
 ROW_HEIGHT = 34

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from splade_demo.app_state import PRESET_QUERIES
+from splade_demo.app.state import PRESET_QUERIES
 from tests.conftest import REPO_ROOT, open_page, tiny_app_environment
 
 PAGES = ["views/home.py", "views/p1_bm25.py", "views/p2_glove.py", "views/p3_bert.py", "views/p4_splade.py",

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from splade_demo import app_state, corpus
-from splade_demo.bm25 import BM25Index
+from splade_demo.app import state as app_state
+from splade_demo.data import corpus
+from splade_demo.retrieval.bm25 import BM25Index
 from splade_demo.config import DEFAULT_GLOVE
-from splade_demo.glove import load_vectors
-from splade_demo.glove_expansion import before_after_metrics, compare_expansion
+from splade_demo.models.glove_vectors import load_vectors
+from splade_demo.retrieval.glove_expansion import before_after_metrics, compare_expansion
 from tests.conftest import open_page
 
 PAGE = "views/p2_glove.py"

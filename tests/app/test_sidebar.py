@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from splade_demo import app_state
-from splade_demo.app_state import OVERRIDES_KEY, UPLOAD_ERROR_KEY, UPLOADED_KEY
+from splade_demo.app import state as app_state
+from splade_demo.app.state import OVERRIDES_KEY, UPLOAD_ERROR_KEY, UPLOADED_KEY
 from splade_demo.config import DEFAULT_SPLADE_MODEL
-from splade_demo.upload import parse_upload, save_upload
+from splade_demo.data.upload import parse_upload, save_upload
 from tests.conftest import REPO_ROOT, tiny_app_environment
 
 UPLOAD_CSV = (

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from splade_demo import cli, glove, models
+from splade_demo import cli
+from splade_demo.models import glove_vectors as glove
+from splade_demo.models import loading as models
 from tests.conftest import REPO_ROOT, TINY_PASSAGES
 from tests.robustness.bad_inputs import BAD_INPUTS, not_argv
 

@@ -22,11 +22,12 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from splade_demo import app_state, fill_mask
+from splade_demo.app import state as app_state
+from splade_demo.explain import fill_mask
 from splade_demo.config import load_settings
-from splade_demo.model_catalog import forget_loaded
-from splade_demo.models import load_mlm
-from splade_demo.splade import SpladeEncoder
+from splade_demo.models.catalog import forget_loaded
+from splade_demo.models.loading import load_mlm
+from splade_demo.retrieval.splade_encoder import SpladeEncoder
 from tests.conftest import REPO_ROOT, tiny_app_environment, write_tiny_corpus
 
 SESSIONS = 8

@@ -10,10 +10,10 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from splade_demo import upload
-from splade_demo.app_state import UPLOAD_ERROR_KEY, UPLOAD_KEY, UPLOADED_KEY
-from splade_demo.corpus import Corpus
-from splade_demo.upload import UploadError, parse_upload
+from splade_demo.data import upload
+from splade_demo.app.state import UPLOAD_ERROR_KEY, UPLOAD_KEY, UPLOADED_KEY
+from splade_demo.data.corpus import Corpus
+from splade_demo.data.upload import UploadError, parse_upload
 from tests.conftest import REPO_ROOT
 from tests.robustness.bad_inputs import IMG_PAYLOAD, RAW_HTML_MARKERS
 

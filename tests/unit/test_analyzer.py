@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from splade_demo.analyzer import analyze, analyze_tokens, tokenize
+from splade_demo.retrieval.analyzer import analyze, analyze_tokens, tokenize
 
 
 def test_lower_cases_and_splits_on_punctuation() -> None:

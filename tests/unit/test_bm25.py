@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from splade_demo.bm25 import B, K1, BM25Index, LuceneBM25, lucene_idf, zero_overlap_pages
-from splade_demo.corpus import Passage, build_corpus
+from splade_demo.retrieval.bm25 import B, K1, BM25Index, LuceneBM25, lucene_idf, zero_overlap_pages
+from splade_demo.data.corpus import Passage, build_corpus
 
 DOCS = [
     "garbage collection frees unreachable objects",

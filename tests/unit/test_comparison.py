@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from splade_demo.bm25 import BM25Index
-from splade_demo.comparison import compare_rankings, evaluate_all_methods, rank_changes, zero_overlap_hits
-from splade_demo.corpus import LabelledQuery, load_corpus
-from splade_demo.models import load_mlm
-from splade_demo.splade import SpladeEncoder, shared_terms
-from splade_demo.splade_index import build_index
+from splade_demo.retrieval.bm25 import BM25Index
+from splade_demo.explain.comparison import compare_rankings, evaluate_all_methods, rank_changes, zero_overlap_hits
+from splade_demo.data.corpus import LabelledQuery, load_corpus
+from splade_demo.models.loading import load_mlm
+from splade_demo.retrieval.splade_encoder import SpladeEncoder, shared_terms
+from splade_demo.retrieval.splade_index import build_index
 from tests.conftest import REPO_ROOT
 
 
@@ -53,7 +53,7 @@ def test_compare_rankings_and_mismatch_wins(encoder: SpladeEncoder, tiny_corpus_
 
 
 def test_rank_changes_cover_both_lists() -> None:
-    from splade_demo.ranking import Hit
+    from splade_demo.retrieval.ranking import Hit
 
     a = [Hit(1, 0, "x", "s", "X", "", "", 2.0), Hit(2, 1, "y", "s", "Y", "", "", 1.0)]
     b = [Hit(1, 1, "y", "s", "Y", "", "", 3.0), Hit(2, 2, "z", "s", "Z", "", "", 1.0)]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from splade_demo.corpus import PASSAGE_FIELDS, CorpusError, find_labelled, load_corpus, load_queries
+from splade_demo.data.corpus import PASSAGE_FIELDS, CorpusError, find_labelled, load_corpus, load_queries
 
 GOOD = {"id": "a", "source": "library/gc", "title": "gc", "section": "gc", "text": "text", "url": "https://x"}
 

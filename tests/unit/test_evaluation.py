@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from splade_demo.corpus import LabelledQuery, Passage, build_corpus
-from splade_demo.evaluation import evaluate_rankings, mean_metrics
-from splade_demo.fusion import reciprocal_rank_fusion
-from splade_demo.ranking import Hit, page_rank, pages_in_order, top_k
+from splade_demo.data.corpus import LabelledQuery, Passage, build_corpus
+from splade_demo.retrieval.evaluation import evaluate_rankings, mean_metrics
+from splade_demo.retrieval.fusion import reciprocal_rank_fusion
+from splade_demo.retrieval.ranking import Hit, page_rank, pages_in_order, top_k
 
 CORPUS = build_corpus(
     "t", [Passage(f"p{i}", src, "", "", "", "") for i, src in enumerate(["a", "a", "b", "c", "b", "d"])]

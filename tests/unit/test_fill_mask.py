@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, pipeline
 
-from splade_demo.fill_mask import (
+from splade_demo.explain.fill_mask import (
     MAX_TOKENS,
     ExpansionTerm,
     FillMaskResult,
@@ -22,7 +22,7 @@ from splade_demo.fill_mask import (
     query_tokens,
     words,
 )
-from splade_demo.models import LoadedMLM, load_mlm
+from splade_demo.models.loading import LoadedMLM, load_mlm
 
 TOLERANCE = 1e-5
 K = 5
@@ -226,7 +226,7 @@ def test_expansion_union_keeps_the_best_probability_and_marks_query_tokens() -> 
 
 def test_figures_escape_words_and_tokens() -> None:
     from splade_demo.figures.bert import expansion_bars, prediction_bars, prediction_grid, static_vs_contextual
-    from splade_demo.glove import Neighbour
+    from splade_demo.models.glove_vectors import Neighbour
 
     masked = MaskedPosition(0, "<b>x</b>", [Prediction("<i>", 0.5), Prediction("&", 0.25)])
     result = FillMaskResult([masked], False, 3)

@@ -13,10 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 from gensim.models import KeyedVectors
 
-from splade_demo import glove
+from splade_demo.models import glove_vectors as glove
 from splade_demo.cli import main
 from splade_demo.config import DEFAULT_GLOVE
-from splade_demo.glove import (
+from splade_demo.models.glove_vectors import (
     Neighbour,
     VectorsUnavailable,
     load_vectors,

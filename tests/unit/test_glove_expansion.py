@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from gensim.models import KeyedVectors
 
-from splade_demo.analyzer import analyze, stem
-from splade_demo.bm25 import BM25Index
+from splade_demo.retrieval.analyzer import analyze, stem
+from splade_demo.retrieval.bm25 import BM25Index
 from splade_demo.cli import main
 from splade_demo.config import DEFAULT_GLOVE
-from splade_demo.corpus import LabelledQuery, load_corpus
-from splade_demo.glove import load_vectors, neighbours
-from splade_demo.glove_expansion import (
+from splade_demo.data.corpus import LabelledQuery, load_corpus
+from splade_demo.models.glove_vectors import load_vectors, neighbours
+from splade_demo.retrieval.glove_expansion import (
     ADDED,
     IN_QUERY,
     LARGER_ELSEWHERE,
@@ -30,8 +30,8 @@ from splade_demo.glove_expansion import (
     explain_expansion,
     ranking_change,
 )
-from splade_demo.ranking import Hit, top_k
-from splade_demo.search import glove_bm25_hits
+from splade_demo.retrieval.ranking import Hit, top_k
+from splade_demo.retrieval.pipeline import glove_bm25_hits
 
 
 def _cos(a: list[float], b: list[float]) -> float:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from splade_demo.config import DEFAULT_MLM_MODEL, DEFAULT_SPLADE_MODEL
-from splade_demo.model_catalog import find
+from splade_demo.models.catalog import find
 from tests.conftest import REPO_ROOT
 from tests.hub_server import LocalHub
 

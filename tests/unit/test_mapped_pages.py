@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from splade_demo.mapped_pages import page_releaser
+from splade_demo.models.mapped_pages import page_releaser
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise on /proc/self/maps: Linux")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from splade_demo import model_catalog as mc
+from splade_demo.models import catalog as mc
 from splade_demo.config import DEFAULT_GLOVE, DEFAULT_MLM_MODEL, DEFAULT_SPLADE_MODEL, Settings
 
 
@@ -97,7 +97,7 @@ def test_catalog_status_lists_custom_models_first(hf_cache: Path, tiny_splade_di
 
 
 def test_glove_status_follows_the_cache_folder(tmp_path: Path) -> None:
-    from splade_demo.glove import load_vectors
+    from splade_demo.models.glove_vectors import load_vectors
 
     assert mc.glove_status(DEFAULT_GLOVE, tmp_path).state == "not cached"
     vectors = load_vectors(DEFAULT_GLOVE, tmp_path)  # the real conversion, memory-mapped by this process

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from splade_demo import models
+from splade_demo.models import loading as models
 from splade_demo.commands import prefetch
 from splade_demo.config import DEFAULT_MLM_MODEL, DEFAULT_SPLADE_MODEL
-from splade_demo.hub_download import Snapshot, point_main_at
-from splade_demo.model_catalog import find
+from splade_demo.models.hub_download import Snapshot, point_main_at
+from splade_demo.models.catalog import find
 from tests.conftest import REPO_ROOT
 
 SAFE_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
@@ -54,7 +54,7 @@ def args(**overrides: object) -> argparse.Namespace:
 def no_glove(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Record the GloVe preparation instead of converting 400k vectors in every test."""
     calls: list[str] = []
-    import splade_demo.glove as glove
+    import splade_demo.models.glove_vectors as glove
 
     monkeypatch.setattr(glove, "load_vectors", lambda name, cache_dir: calls.append(name))
     return calls

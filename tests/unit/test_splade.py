@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from splade_demo.models import LoadedMLM, load_mlm
-from splade_demo.splade import (
+from splade_demo.models.loading import LoadedMLM, load_mlm
+from splade_demo.retrieval.splade_encoder import (
     SpladeEncoder,
     is_special_or_piece,
     quantized_copy,

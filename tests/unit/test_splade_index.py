@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from splade_demo.corpus import load_corpus
-from splade_demo.models import load_mlm
-from splade_demo.ranking import top_k
-from splade_demo.splade import SpladeEncoder
-from splade_demo.splade_index import (
+from splade_demo.data.corpus import load_corpus
+from splade_demo.models.loading import load_mlm
+from splade_demo.retrieval.ranking import top_k
+from splade_demo.retrieval.splade_encoder import SpladeEncoder
+from splade_demo.retrieval.splade_index import (
     IndexBuild,
     cache_size_bytes,
     document_text,

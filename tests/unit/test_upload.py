@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from splade_demo import upload
-from splade_demo.bm25 import BM25Index
-from splade_demo.corpus import load_corpus
-from splade_demo.upload import MAX_KEPT_UPLOADS, UploadError, parse_upload, save_upload
+from splade_demo.data import upload
+from splade_demo.retrieval.bm25 import BM25Index
+from splade_demo.data.corpus import load_corpus
+from splade_demo.data.upload import MAX_KEPT_UPLOADS, UploadError, parse_upload, save_upload
 
 GOOD_CSV = (
     "id,text,title,url,extra\n"

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from splade_demo.analyzer import analyze, analyze_tokens
-from splade_demo.bm25 import BM25Index, TermContribution
-from splade_demo.corpus import LabelledQuery
-from splade_demo.ranking import Hit, pages_in_order, top_k
+from splade_demo.retrieval.analyzer import analyze, analyze_tokens
+from splade_demo.retrieval.bm25 import BM25Index, TermContribution
+from splade_demo.data.corpus import LabelledQuery
+from splade_demo.retrieval.ranking import Hit, pages_in_order, top_k
 
 
 @dataclass(frozen=True)

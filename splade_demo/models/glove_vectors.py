@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from splade_demo.analyzer import analyze_tokens
+from splade_demo.retrieval.analyzer import analyze_tokens
 from splade_demo.config import DEFAULT_GLOVE
 
 if TYPE_CHECKING:
@@ -323,7 +323,7 @@ def downloader_reachable(timeout_s: float = DOWNLOADER_PROBE_TIMEOUT_S) -> bool:
     """Open a TCP connection to the gensim-data host; give up after `timeout_s` (DNS included)."""
     from gensim.downloader import DOWNLOAD_BASE_URL
 
-    from splade_demo.models import host_reachable
+    from splade_demo.models.loading import host_reachable
 
     return host_reachable(urlparse(DOWNLOAD_BASE_URL).hostname or "github.com", 443, timeout_s)
 
@@ -337,7 +337,7 @@ def _fallback(name: str, cache_dir: Path, reason: str) -> LoadedVectors:
 
 
 def _load_downloader(name: str, cache_dir: Path) -> LoadedVectors:
-    from splade_demo.models import hub_offline
+    from splade_demo.models.loading import hub_offline
 
     path = cached_downloader_file(name)
     if path is None:

@@ -32,8 +32,8 @@ import torch
 from scipy import sparse
 
 from splade_demo.config import PRECISIONS, Precision
-from splade_demo.mapped_pages import Releaser, page_releaser
-from splade_demo.models import LoadedMLM
+from splade_demo.models.mapped_pages import Releaser, page_releaser
+from splade_demo.models.loading import LoadedMLM
 
 DEFAULT_DOC_MAX_LENGTH = 256  # the length SPLADE models are trained with
 MAX_LENGTH_CAP = 512  # BERT's position embeddings
@@ -378,7 +378,7 @@ def quantized_copy(model: torch.nn.Module, share_tensors: bool = True) -> torch.
     `share_tensors=False` is for a `model` that will be dropped afterwards: the tensors that stay fp32
     (embeddings, LayerNorm, biases) are cloned first, so the copy keeps no reference to `model`'s memory,
     and each fp32 Linear weight's memory-mapped pages are given back once its int8 version exists
-    (splade_demo.mapped_pages), so the fp32 and int8 weights are never resident together.
+    (splade_demo.models.mapped_pages), so the fp32 and int8 weights are never resident together.
     """
     shared = {id(t): t for t in [*model.parameters(), *model.buffers()]}
     skeleton = copy.deepcopy(model, memo=shared)

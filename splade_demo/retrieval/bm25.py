@@ -17,8 +17,8 @@ from typing import Iterable, Mapping
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from splade_demo.analyzer import STOP_WORDS, analyze, stem, tokenize
-from splade_demo.corpus import Corpus
+from splade_demo.retrieval.analyzer import STOP_WORDS, analyze, stem, tokenize
+from splade_demo.data.corpus import Corpus
 
 K1 = 1.2
 B = 0.75

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from splade_demo.corpus import Corpus
+from splade_demo.data.corpus import Corpus
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ from typing import Callable
 import numpy as np
 from scipy import sparse
 
-from splade_demo.corpus import Corpus, Passage
-from splade_demo.splade import SpladeEncoder
+from splade_demo.data.corpus import Corpus, Passage
+from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
 INDEX_FORMAT = 1
 DOCUMENT_TEXT = "title+section+text/v1"  # how a passage becomes the text that is encoded

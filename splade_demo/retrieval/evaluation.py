@@ -13,8 +13,8 @@ from typing import Callable, Sequence
 import ir_measures
 from ir_measures import RR, Qrel, R, ScoredDoc, nDCG
 
-from splade_demo.corpus import LabelledQuery
-from splade_demo.ranking import Hit, pages_in_order
+from splade_demo.data.corpus import LabelledQuery
+from splade_demo.retrieval.ranking import Hit, pages_in_order
 
 MEASURES = (nDCG @ 10, R @ 10, RR)
 MEASURE_NAMES: tuple[str, ...] = ("nDCG@10", "R@10", "RR")

@@ -187,7 +187,7 @@ def hub_model_status(name: str, kind: Kind = "mlm", loaded: Iterable[str] | None
     """The status of a hub id or local folder, as `models.locate_model` would find it offline.
 
     `loaded`: the names the app has loaded (default: those noted with `note_loaded`)."""
-    from splade_demo.hub_download import cached_snapshot
+    from splade_demo.models.hub_download import cached_snapshot
 
     name = name.strip()
     entry = find(name)
@@ -218,8 +218,8 @@ def hub_model_status(name: str, kind: Kind = "mlm", loaded: Iterable[str] | None
 def weights_state(folder: Path) -> str | None:
     """How a model folder's weights load: safetensors, or `.bin` converted (or not yet) into the cache folder."""
     from splade_demo.config import load_cache_dir
-    from splade_demo.hub_download import folder_layout
-    from splade_demo.weights import converted_folder
+    from splade_demo.models.hub_download import folder_layout
+    from splade_demo.models.weights import converted_folder
 
     layout = folder_layout(folder)
     if layout != "pytorch .bin":
@@ -231,7 +231,7 @@ def weights_state(folder: Path) -> str | None:
 def glove_cache_folders(name: str, cache_dir: Path) -> list[Path]:
     """Converted-vector folders for the setting `name` in the cache (`glove.py`'s layout: glove/<slug>-<hash>)."""
     try:
-        from splade_demo.glove import CACHE_SUBDIR, NATIVE_FILE
+        from splade_demo.models.glove_vectors import CACHE_SUBDIR, NATIVE_FILE
     except ImportError:  # the static-vectors module is not there: nothing can be cached
         return []
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.strip() or DEFAULT_GLOVE)[:60]

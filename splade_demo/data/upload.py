@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Literal
 
-from splade_demo.corpus import PASSAGE_FIELDS, Corpus, CorpusError, Passage, build_corpus, passage_from_record
+from splade_demo.data.corpus import PASSAGE_FIELDS, Corpus, CorpusError, Passage, build_corpus, passage_from_record
 
 Format = Literal["csv", "jsonl"]
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # .streamlit/config.toml: maxUploadSize = 5 (MB)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from splade_demo.models import LoadedMLM
+from splade_demo.models.loading import LoadedMLM
 
 if TYPE_CHECKING:
     import torch

@@ -13,7 +13,7 @@ import shutil
 import threading
 from pathlib import Path
 
-from splade_demo.hub_download import TOKENIZER_FILES, ModelUnavailable, folder_layout
+from splade_demo.models.hub_download import TOKENIZER_FILES, ModelUnavailable, folder_layout
 
 CONVERTED_SUBDIR = "converted"
 _CONVERSION_LOCK = threading.Lock()  # one conversion at a time in this process (each holds a whole model)

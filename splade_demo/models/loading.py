@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from splade_demo.config import load_cache_dir
-from splade_demo.hub_download import ModelUnavailable, ProgressCallback, cached_snapshot, fetch_snapshot, hub_endpoint
-from splade_demo.weights import safetensors_folder
+from splade_demo.models.hub_download import ModelUnavailable, ProgressCallback, cached_snapshot, fetch_snapshot, hub_endpoint
+from splade_demo.models.weights import safetensors_folder
 
 PREFETCH_HINT = "python -m splade_demo prefetch"
 HUB_PROBE_TIMEOUT_S = 2.0
@@ -120,7 +120,7 @@ def locate_model(name: str, allow_download: bool = True, on_progress: ProgressCa
 
 def pinned_revision(name: str) -> str | None:
     """The commit the catalogue pins for `name` (None: the hub's main)."""
-    from splade_demo.model_catalog import find
+    from splade_demo.models.catalog import find
 
     entry = find(name)
     return entry.revision if entry else None

@@ -13,12 +13,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
-from splade_demo.analyzer import analyze, analyze_tokens
-from splade_demo.bm25 import BM25Index
-from splade_demo.corpus import LabelledQuery
-from splade_demo.evaluation import EVAL_DEPTH, QueryResult, evaluate_rankings
-from splade_demo.glove import neighbours
-from splade_demo.ranking import Hit, top_k
+from splade_demo.retrieval.analyzer import analyze, analyze_tokens
+from splade_demo.retrieval.bm25 import BM25Index
+from splade_demo.data.corpus import LabelledQuery
+from splade_demo.retrieval.evaluation import EVAL_DEPTH, QueryResult, evaluate_rankings
+from splade_demo.models.glove_vectors import neighbours
+from splade_demo.retrieval.ranking import Hit, top_k
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors

@@ -8,19 +8,19 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Literal, get_args
 
-from splade_demo.analyzer import analyze
-from splade_demo.bm25 import BM25Index
+from splade_demo.retrieval.analyzer import analyze
+from splade_demo.retrieval.bm25 import BM25Index
 from splade_demo.config import Settings
-from splade_demo.corpus import Corpus, load_corpus
-from splade_demo.fusion import reciprocal_rank_fusion
-from splade_demo.ranking import Hit, top_k
+from splade_demo.data.corpus import Corpus, load_corpus
+from splade_demo.retrieval.fusion import reciprocal_rank_fusion
+from splade_demo.retrieval.ranking import Hit, top_k
 
 if TYPE_CHECKING:
     import numpy as np
     from gensim.models import KeyedVectors
 
-    from splade_demo.splade import SpladeEncoder
-    from splade_demo.splade_index import SpladeIndex
+    from splade_demo.retrieval.splade_encoder import SpladeEncoder
+    from splade_demo.retrieval.splade_index import SpladeIndex
 
 Method = Literal["bm25", "glove-bm25", "splade", "hybrid"]
 METHODS: tuple[str, ...] = get_args(Method)
@@ -43,7 +43,7 @@ def bm25_hits(index: BM25Index, query: str, k: int) -> list[Hit]:
 def glove_bm25_hits(
     index: BM25Index, vectors: "KeyedVectors", query: str, k: int, n: int = GLOVE_NEIGHBOURS, weight: float = GLOVE_WEIGHT
 ) -> list[Hit]:
-    from splade_demo.glove_expansion import expand_query
+    from splade_demo.retrieval.glove_expansion import expand_query
 
     return top_k(index.score(expand_query(query, vectors, n=n, weight=weight)), index.corpus, k)
 
@@ -86,20 +86,20 @@ class Searcher:
 
     @cached_property
     def vectors(self) -> "KeyedVectors":
-        from splade_demo.glove import load_vectors
+        from splade_demo.models.glove_vectors import load_vectors
 
         return load_vectors(self.settings.glove, self.settings.cache_dir)
 
     @cached_property
     def splade_encoder(self) -> "SpladeEncoder":
-        from splade_demo.models import load_mlm
-        from splade_demo.splade import SpladeEncoder
+        from splade_demo.models.loading import load_mlm
+        from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
         return SpladeEncoder(load_mlm(self.settings.splade_model), precision=self.settings.precision, owns_model=True)
 
     @cached_property
     def splade_index(self) -> "SpladeIndex":
-        from splade_demo.splade_index import load_or_build_index
+        from splade_demo.retrieval.splade_index import load_or_build_index
 
         return load_or_build_index(self.splade_encoder, self.corpus, self.settings.cache_dir, progress=self.progress)
 

@@ -6,7 +6,7 @@ import html
 import re
 from dataclasses import dataclass
 
-from splade_demo.analyzer import STOP_WORDS, TOKEN_PATTERN, stem
+from splade_demo.retrieval.analyzer import STOP_WORDS, TOKEN_PATTERN, stem
 
 
 @dataclass(frozen=True)

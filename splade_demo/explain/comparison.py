@@ -1,6 +1,6 @@
 """Page 5's evidence: BM25 vs SPLADE rank changes, and the vocabulary-mismatch wins.
 
-The SPLADE score breakdown itself is `splade_demo.splade.shared_terms`."""
+The SPLADE score breakdown itself is `splade_demo.retrieval.splade_encoder.shared_terms`."""
 
 from __future__ import annotations
 
@@ -9,18 +9,18 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from splade_demo.analyzer import analyze
-from splade_demo.bm25 import BM25Index
-from splade_demo.corpus import LabelledQuery
-from splade_demo.evaluation import EVAL_DEPTH, QueryResult, evaluate_rankings
-from splade_demo.ranking import Hit, top_k
-from splade_demo.search import FUSION_DEPTH, bm25_hits, glove_bm25_hits, hybrid_hits, splade_hits
+from splade_demo.retrieval.analyzer import analyze
+from splade_demo.retrieval.bm25 import BM25Index
+from splade_demo.data.corpus import LabelledQuery
+from splade_demo.retrieval.evaluation import EVAL_DEPTH, QueryResult, evaluate_rankings
+from splade_demo.retrieval.ranking import Hit, top_k
+from splade_demo.retrieval.pipeline import FUSION_DEPTH, bm25_hits, glove_bm25_hits, hybrid_hits, splade_hits
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
-    from splade_demo.splade import SpladeEncoder
-    from splade_demo.splade_index import SpladeIndex
+    from splade_demo.retrieval.splade_encoder import SpladeEncoder
+    from splade_demo.retrieval.splade_index import SpladeIndex
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 import streamlit as st
 
-from splade_demo.bm25 import BM25Index
+from splade_demo.retrieval.bm25 import BM25Index
 from splade_demo.config import PRECISIONS, Settings, load_settings
-from splade_demo.corpus import Corpus, LabelledQuery, find_labelled, load_corpus, load_queries
-from splade_demo.fill_mask import FillMaskResult, MaskedPosition, predict, predict_word
-from splade_demo.models import LoadedMLM, load_mlm
-from splade_demo.query_check import CheckedQuery, check_query, encodable
+from splade_demo.data.corpus import Corpus, LabelledQuery, find_labelled, load_corpus, load_queries
+from splade_demo.explain.fill_mask import FillMaskResult, MaskedPosition, predict, predict_word
+from splade_demo.models.loading import LoadedMLM, load_mlm
+from splade_demo.data.query_check import CheckedQuery, check_query, encodable
 
 QUERY_KEY = "query"
 OVERRIDES_KEY = "settings_overrides"
@@ -138,7 +138,7 @@ def labelled_query(query: str) -> LabelledQuery | None:
 @st.cache_resource(show_spinner="Loading the model (first use only)…")
 def mlm_resource(name: str) -> LoadedMLM:
     """A masked-LM model shared by every session (fill-mask or SPLADE)."""
-    from splade_demo.model_catalog import note_loaded
+    from splade_demo.models.catalog import note_loaded
 
     loaded = load_mlm(name)
     note_loaded(name)  # the sidebar's model status shows it as loaded
@@ -160,9 +160,9 @@ def fill_mask_word(model_name: str, text: str, word: str, k: int) -> MaskedPosit
 if TYPE_CHECKING:  # the static vectors (issue 3); gensim is imported only when they are first loaded
     from gensim.models import KeyedVectors
 
-    from splade_demo.evaluation import QueryResult
-    from splade_demo.glove import LoadedVectors, WordNeighbours
-    from splade_demo.glove_expansion import ExpansionComparison
+    from splade_demo.retrieval.evaluation import QueryResult
+    from splade_demo.models.glove_vectors import LoadedVectors, WordNeighbours
+    from splade_demo.retrieval.glove_expansion import ExpansionComparison
 
 
 @st.cache_resource(show_spinner="Loading GloVe vectors…")
@@ -170,7 +170,7 @@ def glove_loaded(name: str, cache_dir: str) -> "LoadedVectors":
     """The static vectors with what was loaded and any fallback notice (shared, never mutated)."""
     from pathlib import Path
 
-    from splade_demo.glove import load_vectors_report
+    from splade_demo.models.glove_vectors import load_vectors_report
 
     return load_vectors_report(name, Path(cache_dir))
 
@@ -187,7 +187,7 @@ def glove_resource(name: str, cache_dir: str) -> "KeyedVectors":
 @st.cache_data(max_entries=256, show_spinner=False)
 def glove_query_neighbours(name: str, cache_dir: str, query: str, k: int) -> list["WordNeighbours"]:
     """Each query word's GloVe neighbours (stop words and out-of-vocabulary words flagged), cached."""
-    from splade_demo.glove import query_neighbours
+    from splade_demo.models.glove_vectors import query_neighbours
 
     return query_neighbours(glove_resource(name, cache_dir), query, k)
 
@@ -195,7 +195,7 @@ def glove_query_neighbours(name: str, cache_dir: str, query: str, k: int) -> lis
 @st.cache_data(max_entries=64, show_spinner=False)
 def glove_comparison(name: str, cache_dir: str, corpus: str, query: str, n: int, weight: float) -> "ExpansionComparison":
     """BM25 and GloVe-expanded BM25 rankings of one query, cached."""
-    from splade_demo.glove_expansion import compare_expansion
+    from splade_demo.retrieval.glove_expansion import compare_expansion
 
     return compare_expansion(bm25_resource(corpus), glove_resource(name, cache_dir), query, n, weight)
 
@@ -203,7 +203,7 @@ def glove_comparison(name: str, cache_dir: str, corpus: str, query: str, n: int,
 @st.cache_data(max_entries=16, show_spinner="Ranking every labelled query twice…")
 def glove_evaluation(name: str, cache_dir: str, corpus: str, n: int, weight: float) -> dict[str, list["QueryResult"]]:
     """Per-query metrics of BM25 and GloVe-expanded BM25 over the labelled queries, cached."""
-    from splade_demo.glove_expansion import evaluate_expansion
+    from splade_demo.retrieval.glove_expansion import evaluate_expansion
 
     return evaluate_expansion(queries_resource(), bm25_resource(corpus), glove_resource(name, cache_dir), n, weight)
 
@@ -252,7 +252,7 @@ def _upload_label(uploaded: dict) -> str:
 
 def _model_choice(label: str, kind: str, env_value: str, key: str, help: str) -> str:
     """A selectbox of the catalogue's models plus "custom…" (then a text input); default from the environment."""
-    from splade_demo.model_catalog import choices
+    from splade_demo.models.catalog import choices
 
     options = choices(kind) + [CUSTOM_MODEL_CHOICE]  # type: ignore[arg-type]
     choice_key = f"{key}_choice"
@@ -269,7 +269,7 @@ def _render_model_status(settings: Settings) -> None:
     """Each known model with its status (not cached / cached / loaded), licence and size on disk."""
     import pandas as pd
 
-    from splade_demo.model_catalog import catalog_status, find, human_size
+    from splade_demo.models.catalog import catalog_status, find, human_size
 
     with st.expander("Model status"):
         rows = catalog_status(settings)
@@ -288,7 +288,7 @@ def _render_model_status(settings: Settings) -> None:
 
 def _render_upload(cache_dir: str) -> None:
     """Upload a CSV or JSONL of documents; once valid it becomes the corpus of pages 1, 4 and 5."""
-    from splade_demo.upload import MAX_DOCUMENTS, MAX_TEXT_CHARS
+    from splade_demo.data.upload import MAX_DOCUMENTS, MAX_TEXT_CHARS
 
     st.file_uploader(
         "Your own corpus (CSV or JSONL)", type=["csv", "jsonl", "ndjson", "json"], key=UPLOAD_KEY,
@@ -310,8 +310,8 @@ def _on_upload(cache_dir: str) -> None:
     """Validate and save the upload, then select it as the corpus (runs before the next script run)."""
     from pathlib import Path
 
-    from splade_demo.corpus import CorpusError
-    from splade_demo.upload import parse_upload, save_upload
+    from splade_demo.data.corpus import CorpusError
+    from splade_demo.data.upload import parse_upload, save_upload
 
     file = st.session_state.get(UPLOAD_KEY)
     st.session_state.pop(UPLOAD_ERROR_KEY, None)
@@ -362,8 +362,8 @@ def chart_config(name: str) -> dict:
 
 # -- SPLADE (issue 5): the encoder, query vectors and the document index -----------------------
 if TYPE_CHECKING:
-    from splade_demo.splade import SpladeEncoder, SpladeEncoding
-    from splade_demo.splade_index import IndexBuild, SpladeIndex
+    from splade_demo.retrieval.splade_encoder import SpladeEncoder, SpladeEncoding
+    from splade_demo.retrieval.splade_index import IndexBuild, SpladeIndex
 
 
 class IndexBuildError(RuntimeError):
@@ -377,8 +377,8 @@ def splade_encoder_resource(model_name: str, precision: str) -> "SpladeEncoder":
     fp32 uses `mlm_resource(model_name)` as it is. int8 loads the model for itself and keeps only
     its int8 copy, so the fp32 weights do not stay in memory next to it.
     """
-    from splade_demo.model_catalog import note_loaded
-    from splade_demo.splade import SpladeEncoder
+    from splade_demo.models.catalog import note_loaded
+    from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
     if precision != "int8":
         return SpladeEncoder(mlm_resource(model_name), precision=precision)  # type: ignore[arg-type]
@@ -398,7 +398,7 @@ def _splade_index_build(model_name: str, precision: str, corpus_spec: str, cache
     """One build per model, precision, corpus and cache folder, shared by every session."""
     from pathlib import Path
 
-    from splade_demo.splade_index import IndexBuild
+    from splade_demo.retrieval.splade_index import IndexBuild
 
     return IndexBuild(splade_encoder_resource(model_name, precision), corpus_resource(corpus_spec), Path(cache_dir))
 
@@ -417,7 +417,7 @@ def splade_index_resource(model_name: str, precision: str, corpus_spec: str, cac
     """
     import time
 
-    from splade_demo.splade_index import is_cached
+    from splade_demo.retrieval.splade_index import is_cached
 
     build = _splade_index_build(model_name, precision, corpus_spec, cache_dir)
     if build.index is not None:
@@ -452,7 +452,7 @@ def splade_index_resource(model_name: str, precision: str, corpus_spec: str, cac
 
 # -- Page 5 (issue 6): the evaluation over every labelled query, computed once with progress ------
 if TYPE_CHECKING:
-    from splade_demo.evaluation import QueryResult
+    from splade_demo.retrieval.evaluation import QueryResult
 
 
 @st.cache_resource(show_spinner=False)
@@ -464,7 +464,7 @@ def _evaluation_store() -> dict[tuple[str, ...], dict[str, list["QueryResult"]]]
 def evaluation_resource(splade_model: str, precision: str, corpus_spec: str, cache_dir: str,
                         glove: str) -> dict[str, list["QueryResult"]]:
     """Per-query metrics of every method over the labelled queries; the first call shows progress."""
-    from splade_demo.comparison import evaluate_all_methods
+    from splade_demo.explain.comparison import evaluate_all_methods
 
     key = (splade_model, precision, corpus_spec, cache_dir, glove)
     store = _evaluation_store()

@@ -1,0 +1,1 @@
+"""The only Streamlit-aware code: session state, cached resources, the sidebar and progress."""

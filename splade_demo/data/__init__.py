@@ -1,0 +1,1 @@
+"""The data: corpora, uploads, query checks and the labelled queries."""

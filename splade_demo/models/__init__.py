@@ -1,0 +1,1 @@
+"""Models: locating and loading them, the catalogue, int8 quantisation and the static word vectors."""
