@@ -59,6 +59,21 @@ def tiny_corpus_path(tmp_path: Path) -> Path:
     return write_tiny_corpus(tmp_path / "tiny.jsonl")
 
 
+class ProgressRecorder:
+    """An EncodeProgress that records (done, total) at the start and after each batch."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+        self.total = 0
+
+    def on_start(self, total: int, skipped: int) -> None:
+        self.total = total
+        self.calls.append((skipped, total))
+
+    def on_batch(self, done: int) -> None:
+        self.calls.append((done, self.total))
+
+
 def tiny_app_environment(mp: pytest.MonkeyPatch, model_dir: Path, corpus: Path) -> None:
     """The tiny SPLADE as both the SPLADE and the fill-mask model, over `corpus`."""
     mp.setenv("SPLADE_DEMO_SPLADE_MODEL", str(model_dir))

@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from splade_demo.data import upload
-from splade_demo.app.state import UPLOAD_ERROR_KEY, UPLOAD_KEY, UPLOADED_KEY
+from splade_demo.app.sidebar import UPLOAD_ERROR_KEY, UPLOAD_KEY, UPLOADED_KEY
 from splade_demo.data.corpus import Corpus
 from splade_demo.data.upload import UploadError, parse_upload
 from tests.conftest import REPO_ROOT

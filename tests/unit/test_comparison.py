@@ -11,11 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from splade_demo.retrieval.bm25 import BM25Index
-from splade_demo.explain.comparison import compare_rankings, evaluate_all_methods, rank_changes, zero_overlap_hits
 from splade_demo.data.corpus import LabelledQuery, load_corpus
+from splade_demo.explain.comparison import compare_rankings, rank_changes, zero_overlap_hits
+from splade_demo.explain.splade_view import shared_terms
 from splade_demo.models.loading import load_mlm
-from splade_demo.retrieval.splade_encoder import SpladeEncoder, shared_terms
+from splade_demo.retrieval.bm25 import BM25Index
+from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate
+from splade_demo.retrieval.pipeline import Pipeline
+from splade_demo.retrieval.splade_encoder import SpladeEncoder
 from splade_demo.retrieval.splade_index import build_index
 from tests.conftest import REPO_ROOT
 
@@ -84,7 +87,8 @@ def test_evaluate_all_methods_with_a_known_answer(encoder: SpladeEncoder, known_
     corpus_path, _ = known_answer
     corpus = load_corpus(str(corpus_path))
     queries = [LabelledQuery(f"q{i}", text, {source: 2}) for i, (source, text) in enumerate(DISTINCT.items())]
-    results = evaluate_all_methods(queries, BM25Index(corpus), encoder, build_index(encoder, corpus))
+    pipeline = Pipeline.from_components(BM25Index(corpus), encoder, build_index(encoder, corpus))
+    results = evaluate(queries, pipeline.ranker(["bm25", "splade", "hybrid"], EVAL_DEPTH))
     assert set(results) == {"bm25", "splade", "hybrid"}
     for method, per_query in results.items():
         for result in per_query:

@@ -16,14 +16,9 @@ from gensim.models import KeyedVectors
 from splade_demo.models import glove_vectors as glove
 from splade_demo.cli import main
 from splade_demo.config import DEFAULT_GLOVE
-from splade_demo.models.glove_vectors import (
-    Neighbour,
-    VectorsUnavailable,
-    load_vectors,
-    load_vectors_report,
-    neighbours,
-    query_neighbours,
-)
+from splade_demo.explain.glove import query_neighbours
+from splade_demo.models.glove_vectors import VectorsUnavailable, load_vectors, load_vectors_report
+from splade_demo.retrieval.neighbours import Neighbour, neighbours
 
 WORDS = ["python", "memory", "management", "garbage", "collection", "café", "zürich", "gc", "null"]
 

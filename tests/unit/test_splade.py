@@ -16,18 +16,11 @@ import pytest
 import torch
 
 from splade_demo.models.loading import LoadedMLM, load_mlm
-from splade_demo.retrieval.splade_encoder import (
-    SpladeEncoder,
-    is_special_or_piece,
-    quantized_copy,
-    plan_batches,
-    position_term_grid,
-    shared_terms,
-    splade_max_pool,
-    splade_max_pool_per_text,
-    term_weights,
-)
-from tests.conftest import REPO_ROOT, TINY_PASSAGES
+from splade_demo.explain.splade_view import position_term_grid, shared_terms, term_weights
+from splade_demo.models.quantize import quantized_copy
+from splade_demo.retrieval.sparse_terms import is_special_or_piece
+from splade_demo.retrieval.splade_encoder import SpladeEncoder, plan_batches, splade_max_pool, splade_max_pool_per_text
+from tests.conftest import REPO_ROOT, TINY_PASSAGES, ProgressRecorder
 
 QUERIES = ["python memory management", "free unused objects", "json decode error", "run code in parallel", "gc", "a"]
 LONG_TEXT = " ".join(p["text"] for p in TINY_PASSAGES) * 3  # well over 256 word pieces
@@ -139,8 +132,9 @@ def test_an_empty_query_is_a_clear_error(encoder: SpladeEncoder, text: str) -> N
 
 
 def test_progress_reports_every_document(encoder: SpladeEncoder) -> None:
-    calls: list[tuple[int, int]] = []
-    encoder.encode_documents(DOCUMENTS, batch_size=2, progress=lambda done, total: calls.append((done, total)))
+    progress = ProgressRecorder()
+    encoder.encode_documents(DOCUMENTS, batch_size=2, progress=progress)
+    calls = progress.calls
     assert calls[0][0] == 0 and calls[-1] == (len(DOCUMENTS), len(DOCUMENTS))
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
 

@@ -26,20 +26,12 @@ from splade_demo.retrieval.splade_index import (
     is_cached,
     load_or_build_index,
 )
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, ProgressRecorder
 
 
 @pytest.fixture(scope="module")
 def encoder(tiny_splade_dir: Path) -> SpladeEncoder:
     return SpladeEncoder(load_mlm(str(tiny_splade_dir)))
-
-
-class Counter:
-    def __init__(self) -> None:
-        self.calls: list[tuple[int, int]] = []
-
-    def __call__(self, done: int, total: int) -> None:
-        self.calls.append((done, total))
 
 
 def test_scores_are_dot_products_and_rank_the_right_passage(encoder: SpladeEncoder, tiny_corpus_path: Path, tmp_path: Path) -> None:
@@ -59,11 +51,11 @@ def test_scores_are_dot_products_and_rank_the_right_passage(encoder: SpladeEncod
 def test_the_cache_is_reused_on_a_second_run(encoder: SpladeEncoder, tiny_corpus_path: Path, tmp_path: Path) -> None:
     corpus = load_corpus(str(tiny_corpus_path))
     assert not is_cached(encoder, corpus, tmp_path)
-    first_progress = Counter()
+    first_progress = ProgressRecorder()
     first = load_or_build_index(encoder, corpus, tmp_path, progress=first_progress)
     assert first_progress.calls and not first.from_cache and first.path == index_cache_path(encoder, corpus, tmp_path)
     assert is_cached(encoder, corpus, tmp_path)
-    second_progress = Counter()
+    second_progress = ProgressRecorder()
     second = load_or_build_index(encoder, load_corpus(str(tiny_corpus_path)), tmp_path, progress=second_progress)
     assert second.from_cache and not second_progress.calls  # nothing was encoded
     assert second.key == first.key
