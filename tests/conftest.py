@@ -93,7 +93,7 @@ TINY_PASSAGES = [
 
 
 def write_tiny_corpus(path: Path) -> Path:
-    """Write TINY_PASSAGES to `path` as a corpus file in the DESIGN.md schema; return `path`."""
+    """Write TINY_PASSAGES to `path` as a corpus file in the corpus schema (docs/architecture.md); return `path`."""
     path.write_text("".join(json.dumps({**record, "url": f"https://docs.python.org/3.11/{record['source']}.html"}) + "\n"
                             for record in TINY_PASSAGES), encoding="utf-8")
     return path
@@ -101,7 +101,7 @@ def write_tiny_corpus(path: Path) -> Path:
 
 @pytest.fixture()
 def tiny_corpus_path(tmp_path: Path) -> Path:
-    """A four-passage corpus file in the DESIGN.md schema."""
+    """A four-passage corpus file in the corpus schema."""
     return write_tiny_corpus(tmp_path / "tiny.jsonl")
 
 

@@ -1,6 +1,6 @@
 """Page-level evaluation with ir-measures: nDCG@10, R@10 and RR (reciprocal rank).
 
-A passage ranking is collapsed to pages in order of first appearance (DESIGN.md). Gains are
+A passage ranking is collapsed to pages in order of first appearance (docs/architecture.md). Gains are
 the grades (trec_eval's nDCG, Järvelin & Kekäläinen 2002); R@10 and RR count grade >= 1.
 A query for which a method retrieves nothing scores 0 on every measure.
 """

@@ -1,4 +1,4 @@
-"""`python -m splade_demo fill-mask`: the DESIGN.md output shape, [MASK] input, and bad input."""
+"""`python -m splade_demo fill-mask`: the output shape of docs/architecture.md, [MASK] input, and bad input."""
 
 from __future__ import annotations
 
