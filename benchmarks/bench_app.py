@@ -23,19 +23,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import _common as common
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
+from tests.e2e import server as launcher
+
+CHROMIUM = str(launcher.CHROMIUM)
+CHROMIUM_ARGS = launcher.CHROMIUM_ARGS
 TARGET_START_S = 5.0
 TARGET_SWITCH_S = 1.0
 SKELETONS = '[data-testid="stSkeleton"], [data-testid="stSkeletonElement"], [data-testid="stAppSkeleton"]'
@@ -83,12 +81,6 @@ FIRST_TITLE_JS = """
 """
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def prepare(models: str, precision: str, cache: Path) -> tuple[str, str]:
     """Model folders for the app, and its cache seeded with the `demo` SPLADE index."""
     from splade_demo.data.corpus import load_corpus
@@ -114,28 +106,16 @@ def prepare(models: str, precision: str, cache: Path) -> tuple[str, str]:
 
 
 def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str, float]:
-    port = free_port()
     started = time.perf_counter()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true"],
-        cwd=common.REPO_ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    return server, f"http://127.0.0.1:{port}", started
+    server, url = launcher.launch(env, log)
+    return server, url, started
 
 
 def wait_healthy(server: subprocess.Popen, url: str, log: Path, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"streamlit exited ({server.returncode}); see {log}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"streamlit did not answer within {timeout_s:.0f} s; see {log}")
+    try:
+        launcher.wait_healthy(server, url, log, timeout_s, poll_s=0.05)
+    except launcher.ServerError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def wait_rendered(page, title: str, timeout_s: float) -> None:
@@ -194,12 +174,7 @@ def main() -> None:
                         switch_times = page_switches(page, args.cycles, chart_times)
                 finally:
                     context.close()
-                    server.terminate()
-                    try:
-                        server.wait(timeout=15)
-                    except subprocess.TimeoutExpired:
-                        server.kill()
-                        server.wait(timeout=15)
+                    launcher.stop(server)
         finally:
             browser.close()
 

@@ -34,10 +34,11 @@ import numpy as np
 import torch
 
 from splade_demo.data.corpus import Corpus, load_corpus, load_queries
-from splade_demo.retrieval.evaluation import evaluate_method, mean_metrics
+from splade_demo.retrieval.evaluation import evaluate, mean_metrics
 from splade_demo.models.loading import load_mlm
 from splade_demo.retrieval.ranking import pages_in_order, top_k
-from splade_demo.retrieval.splade_encoder import SpladeEncoder, quantized_copy
+from splade_demo.models.quantize import quantized_copy
+from splade_demo.retrieval.splade_encoder import SpladeEncoder
 from splade_demo.retrieval.splade_index import document_text, load_or_build_index
 
 REFERENCE = "SparseEncoder (reference)"
@@ -250,8 +251,9 @@ def agreement(args: argparse.Namespace) -> dict[str, float]:
             documents_only = [page_overlap(pages("fp32", q.text)[0], pages(precision, q.text, "fp32")[0]) for q in queries]
             print(f"   for comparison, {precision} documents with fp32 queries: top-10 page overlap "
                   f"{np.mean(documents_only):.3f} on the labelled queries")
-            quality = {name: mean_metrics(evaluate_method(queries, lambda text, name=name: top_k(
-                indexes[name][1].scores(indexes[name][0].encode_query(text).vector), corpus, 1000))) for name in ("fp32", precision)}
+            evaluated = evaluate(queries, lambda text: {name: top_k(indexes[name][1].scores(
+                indexes[name][0].encode_query(text).vector), corpus, 1000) for name in ("fp32", precision)})
+            quality = {name: mean_metrics(results) for name, results in evaluated.items()}
             print(f"   page-level nDCG@10 / R@10 / RR over the labelled queries: "
                   + "; ".join(f"{name} {m['nDCG@10']:.3f} / {m['R@10']:.3f} / {m['RR']:.3f}" for name, m in quality.items()))
             diff = np.abs(indexes[precision][1].matrix - fp32_index.matrix)

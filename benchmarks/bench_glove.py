@@ -111,7 +111,9 @@ def main() -> None:
     print(f"  with import gensim ({med(warm, 'import_s'):.2f} s): {warm_total:.2f} s: "
           f"{ratio(warm_total, WARM_LOAD_TARGET_S)}")
 
-    from splade_demo.models.glove_vectors import load_vectors, neighbours, query_neighbours
+    from splade_demo.explain.glove import query_neighbours
+    from splade_demo.models.glove_vectors import load_vectors
+    from splade_demo.retrieval.neighbours import neighbours
     from splade_demo.retrieval.glove_expansion import expand_query
 
     with tempfile.TemporaryDirectory(prefix="bench_glove_") as tmp:

@@ -70,15 +70,17 @@ def child(scenario: str, precision: str) -> None:
 
     from splade_demo.retrieval.analyzer import analyze
     from splade_demo.retrieval.bm25 import BM25Index
-    from splade_demo.explain.comparison import compare_rankings, evaluate_all_methods
+    from splade_demo.explain.comparison import compare_rankings
     from splade_demo.config import DEFAULT_GLOVE
     from splade_demo.data.corpus import load_corpus, load_queries
     from splade_demo.explain.fill_mask import predict
-    from splade_demo.models.glove_vectors import load_vectors, query_neighbours
-    from splade_demo.retrieval.glove_expansion import compare_expansion
+    from splade_demo.explain.glove import query_neighbours
+    from splade_demo.models.glove_vectors import load_vectors
+    from splade_demo.explain.glove import compare_expansion
     from splade_demo.models.loading import load_mlm
-    from splade_demo.retrieval.pipeline import bm25_hits
-    from splade_demo.retrieval.splade_encoder import shared_terms
+    from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate
+    from splade_demo.retrieval.pipeline import METHODS, Pipeline, bm25_hits
+    from splade_demo.explain.splade_view import shared_terms
     from splade_demo.retrieval.splade_index import document_text, load_index
 
     cache_dir = common.BENCH_DIR / "cache"
@@ -122,7 +124,7 @@ def child(scenario: str, precision: str) -> None:
     comparison = compare_rankings(bm25, index, encoding.vector, QUERY, 10)
     chosen = (comparison.splade or comparison.bm25)[0]
     shared_terms(encoding.vector, index.doc_vector(chosen.index), encoder.vocab)
-    evaluate_all_methods(load_queries(), bm25, encoder, index, vectors)
+    evaluate(load_queries(), Pipeline.from_components(bm25, encoder, index, vectors).ranker(METHODS, EVAL_DEPTH))
     mark("page 5: rankings, breakdowns, evaluation", t)
 
     if scenario.startswith("build"):

@@ -39,7 +39,8 @@ from splade_demo.data.corpus import load_corpus, load_queries
 from splade_demo.models.loading import load_mlm
 from splade_demo.retrieval.ranking import top_k
 from splade_demo.retrieval.pipeline import bm25_hits
-from splade_demo.retrieval.splade_encoder import SpladeEncoder, shared_terms
+from splade_demo.explain.splade_view import shared_terms
+from splade_demo.retrieval.splade_encoder import SpladeEncoder
 from splade_demo.retrieval.splade_index import document_text, load_or_build_index
 
 TARGET_SPLADE_MS = 50.0

@@ -1,4 +1,4 @@
-"""`python -m splade_demo COMMAND` (contract in DESIGN.md, "CLI").
+"""`python -m splade_demo COMMAND` (contract in docs/architecture.md, "CLI").
 
 Each command lives in its own module under `splade_demo/commands/` with
 `register(subparsers)` and `run(args) -> object`. With `--json` the result is printed as one

@@ -1,6 +1,6 @@
 """Settings read from the environment (each has a sidebar equivalent in the app).
 
-See DESIGN.md, "Contracts > Configuration".
+See docs/architecture.md, "Contracts > Settings".
 """
 
 from __future__ import annotations

@@ -1,16 +1,33 @@
-"""Shared fixtures: offline hub, a per-run cache folder, the real tiny SPLADE, a tiny corpus."""
+"""Shared fixtures: offline hub, a per-run cache folder, the real tiny SPLADE, a tiny corpus, an empty HF cache.
+
+Every test is marked with its tier, the folder it lives in: `unit`, `app`, `robustness` or `e2e`; the
+browser tests (`e2e`) are also `slow`. `python -m pytest -m "not slow"` runs the first three."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import subprocess
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+TIERS = ("unit", "app", "robustness", "e2e")
+SLOW_TIERS = ("e2e",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier (the folder under tests/); the browser tier is also `slow`."""
+    for item in items:
+        tier = Path(str(item.path)).relative_to(REPO_ROOT / "tests").parts[0]
+        if tier in TIERS:
+            item.add_marker(tier)
+        if tier in SLOW_TIERS:
+            item.add_marker("slow")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -30,6 +47,35 @@ def tiny_splade_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 
+@pytest.fixture()
+def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`python -m splade_demo ARGS` in this process (no interpreter start-up, no second torch import): returns
+    the exit code, stdout and stderr as `subprocess.run` would. Settings come from the environment, as there."""
+    from splade_demo.cli import main
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:  # argparse's own errors
+            code = exc.code if isinstance(exc.code, int) else 2
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(list(argv), code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture()
+def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty Hugging Face cache for this test only."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hf"
+    cache.mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
 TINY_PASSAGES = [
     {"id": "gc#1", "source": "library/gc", "title": "gc — Garbage Collector interface", "section": "gc",
      "text": "This module provides an interface to the optional garbage collector. It can disable the collector "
@@ -47,7 +93,7 @@ TINY_PASSAGES = [
 
 
 def write_tiny_corpus(path: Path) -> Path:
-    """Write TINY_PASSAGES to `path` as a corpus file in the DESIGN.md schema; return `path`."""
+    """Write TINY_PASSAGES to `path` as a corpus file in the corpus schema (docs/architecture.md); return `path`."""
     path.write_text("".join(json.dumps({**record, "url": f"https://docs.python.org/3.11/{record['source']}.html"}) + "\n"
                             for record in TINY_PASSAGES), encoding="utf-8")
     return path
@@ -55,8 +101,23 @@ def write_tiny_corpus(path: Path) -> Path:
 
 @pytest.fixture()
 def tiny_corpus_path(tmp_path: Path) -> Path:
-    """A four-passage corpus file in the DESIGN.md schema."""
+    """A four-passage corpus file in the corpus schema."""
     return write_tiny_corpus(tmp_path / "tiny.jsonl")
+
+
+class ProgressRecorder:
+    """An EncodeProgress that records (done, total) at the start and after each batch."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+        self.total = 0
+
+    def on_start(self, total: int, skipped: int) -> None:
+        self.total = total
+        self.calls.append((skipped, total))
+
+    def on_batch(self, done: int) -> None:
+        self.calls.append((done, self.total))
 
 
 def tiny_app_environment(mp: pytest.MonkeyPatch, model_dir: Path, corpus: Path) -> None:

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from splade_demo.app.pages import ARTICLE
 from splade_demo.app.state import get_query
 
 st.title("Why SPLADE works")
@@ -26,11 +27,5 @@ st.markdown(
 )
 st.caption("Current query")
 st.code(get_query()[:200], language=None)
-for page, blurb in [
-    ("views/p1_bm25.py", "BM25 over real Python docs, and the relevant pages it never reaches."),
-    ("views/p2_glove.py", "GloVe neighbours expand the query, without context."),
-    ("views/p3_bert.py", "BERT's masked-token predictions understand the context."),
-    ("views/p4_splade.py", "SPLADE turns those logits into a sparse term-weight vector."),
-    ("views/p5_compare.py", "BM25 and SPLADE side by side, with metrics over labelled queries."),
-]:
-    st.page_link(page, label=blurb)
+for page in ARTICLE:
+    st.page_link(page.path, label=page.blurb)

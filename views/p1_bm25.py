@@ -7,12 +7,13 @@ import html
 import pandas as pd
 import streamlit as st
 
-from splade_demo.retrieval.analyzer import analyze_tokens
-from splade_demo.app.state import bm25_resource, labelled_query, page_start
+from splade_demo.app.resources import bm25_resource, labelled_query
+from splade_demo.app.state import page_start, stop_on
 from splade_demo.data.corpus import CorpusError
-from splade_demo.figures.bm25 import contribution_bars
 from splade_demo.explain.lexical_gap import bm25_report
 from splade_demo.explain.snippets import segments_to_html, snippet_segments
+from splade_demo.figures.bm25 import contribution_bars
+from splade_demo.retrieval.analyzer import analyze_tokens
 
 st.title("A developer documentation search system")
 st.markdown(
@@ -21,11 +22,8 @@ st.markdown(
 )
 
 query, settings, presenter = page_start()
-try:
+with stop_on(CorpusError, message=lambda exc: f"The corpus could not be loaded: {exc}"):
     index = bm25_resource(settings.corpus)
-except CorpusError as exc:
-    st.warning(f"The corpus could not be loaded: {exc}")
-    st.stop()
 
 tokens = analyze_tokens(query.text)
 st.markdown(

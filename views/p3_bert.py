@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from splade_demo.app.state import fill_mask_result, fill_mask_word, glove_resource, mlm_resource, page_start, stop_on
+from splade_demo.app.pages import next_page
+from splade_demo.app.resources import fill_mask_result, fill_mask_word, glove_resource, mlm_resource
+from splade_demo.app.state import MASKED_WORDS, OTHER_SENSE_SENTENCE, page_start, stop_on
 from splade_demo.config import DEFAULT_MLM_MODEL
+from splade_demo.data.query_check import check_query
 from splade_demo.explain.fill_mask import MASK_WORD, expansion_union, query_tokens, words
 from splade_demo.figures.bert import expansion_bars, prediction_bars, prediction_grid, static_vs_contextual
-from splade_demo.models.glove_vectors import VectorsUnavailable, neighbours
+from splade_demo.models.glove_vectors import VectorsUnavailable
 from splade_demo.models.loading import ModelUnavailable
-from splade_demo.data.query_check import check_query
+from splade_demo.retrieval.neighbours import neighbours
 
-MAX_WORDS = 20  # words masked on this page (each is one more sequence in the batch)
-ZOO_SENTENCE = "the python swallowed a rabbit whole"
 CHART_COLUMNS = 3
-MAX_CHARTS = MAX_WORDS  # bar charts drawn; a query of many [MASK]s still shows every one in the grid
+MAX_CHARTS = MASKED_WORDS  # bar charts drawn; a query of many [MASK]s still shows every one in the grid
 
 st.title("Contextual predictions (BERT)")
 st.markdown(
@@ -53,13 +54,11 @@ with st.expander("How BERT learned to fill in words (the masked-LM objective)"):
 k = st.slider("Predictions per masked word (k)", 3, 20, 10, key="p3_k")
 
 # --- Each word, masked in turn -------------------------------------------------------------
-try:
-    result = fill_mask_result(settings.mlm_model, query.text, k, MAX_WORDS)
+# ValueError: e.g. a model without a mask token or a fast tokenizer
+with stop_on(ValueError, message=lambda exc: f"`{settings.mlm_model}` cannot fill in masks: {exc}."):
+    result = fill_mask_result(settings.mlm_model, query.text, k, MASKED_WORDS)
     query_words_all = words(loaded, query.text)
     own_tokens = query_tokens(loaded, query.text)
-except ValueError as exc:  # e.g. a model without a mask token or a fast tokenizer
-    st.warning(f"`{settings.mlm_model}` cannot fill in masks: {exc}.")
-    st.stop()
 has_masks = any(m.word == MASK_WORD for m in result.positions)
 st.subheader("Your query's own [MASK] tokens" if has_masks else "Each query word, masked in turn")
 if result.truncated:
@@ -89,14 +88,14 @@ st.markdown(
     "word to see what changes; the GloVe column cannot."
 )
 query_words = [w.text for w in query_words_all if w.maskable and not w.is_mask]
-zoo_words = {w.lower() for w in ZOO_SENTENCE.split()}
+zoo_words = {w.lower() for w in OTHER_SENSE_SENTENCE.split()}
 default_word = next((w for w in query_words if w.lower() in zoo_words), query_words[0] if query_words else "")
 if st.session_state.get("p3_for_query") != query.text or "p3_sentence_a" not in st.session_state:
     st.session_state["p3_for_query"] = query.text
     st.session_state["p3_sentence_a"] = query.text
     st.session_state["p3_word"] = default_word
 st.session_state.setdefault("p3_word", default_word)
-st.session_state.setdefault("p3_sentence_b", ZOO_SENTENCE)
+st.session_state.setdefault("p3_sentence_b", OTHER_SENSE_SENTENCE)
 
 word_column, a_column, b_column = st.columns([1, 2, 2])
 word = " ".join(word_column.text_input("Word", key="p3_word", max_chars=60).split())
@@ -145,4 +144,6 @@ st.markdown(
     "the query, for **every** vocabulary token, and keeps w = max over positions of log(1 + ReLU(logit)). Those are "
     "weights, not probabilities, and SPLADE's MLM head is fine-tuned for retrieval."
 )
-st.page_link("views/p4_splade.py", label="4 · SPLADE vectors", icon="🧮")
+following = next_page("views/p3_bert.py")
+if following is not None:
+    st.page_link(following.path, label=following.title, icon=following.icon)

@@ -5,23 +5,22 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from splade_demo.app.state import (
-    IndexBuildError,
-    chart_config,
+from splade_demo.app.progress import IndexBuildError
+from splade_demo.app.resources import (
     fill_mask_result,
     mlm_resource,
-    page_start,
     splade_encoder_resource,
     splade_index_resource,
     splade_query_encoding,
 )
+from splade_demo.app.state import MASKED_WORDS, chart_config, page_start, stop_on
 from splade_demo.data.corpus import CorpusError
+from splade_demo.explain.fill_mask import query_tokens
+from splade_demo.explain.splade_view import PRECISION_CAPTIONS, position_term_grid, shared_terms, term_weights
 from splade_demo.figures.bert import prediction_bars
 from splade_demo.figures.splade import activation_heatmap, document_term_bars, term_weight_bars
-from splade_demo.explain.fill_mask import query_tokens
 from splade_demo.models.loading import ModelUnavailable
 from splade_demo.retrieval.pipeline import splade_vector_hits
-from splade_demo.retrieval.splade_encoder import PRECISION_CAPTIONS, position_term_grid, shared_terms, term_weights
 
 RESULTS = 10  # the query's SPLADE results offered on the document side
 BERT_K = 10
@@ -35,15 +34,9 @@ st.markdown(
 
 query, settings, presenter = page_start()
 
-try:
+with stop_on(ModelUnavailable), stop_on(ValueError, message=lambda exc: f"Nothing to encode: {exc}", level="info"):
     encoder = splade_encoder_resource(settings.splade_model, settings.precision)
     encoding = splade_query_encoding(settings.splade_model, settings.precision, query.text)
-except ModelUnavailable as exc:
-    st.warning(str(exc))
-    st.stop()
-except ValueError as exc:
-    st.info(f"Nothing to encode: {exc}")
-    st.stop()
 
 st.caption(f"SPLADE model: `{settings.splade_model}`, {PRECISION_CAPTIONS[encoder.precision]}.")
 if encoder.precision_note:
@@ -88,7 +81,7 @@ st.markdown(
 bert_col, splade_col = st.columns(2)
 with bert_col:
     try:
-        result = fill_mask_result(settings.mlm_model, query.text, BERT_K, 20)
+        result = fill_mask_result(settings.mlm_model, query.text, BERT_K, MASKED_WORDS)
         bert_tokens = query_tokens(mlm_resource(settings.mlm_model), query.text)
     except ModelUnavailable as exc:
         st.warning(str(exc))
@@ -114,14 +107,9 @@ st.subheader("A document's vector")
 st.caption("Documents are encoded the same way (up to "
            f"{encoder.max_length} word pieces, {encoder.precision}); a document's score is the dot product "
            "Σ q_t·d_t over the terms it shares with the query.")
-try:
+with stop_on(ModelUnavailable, IndexBuildError), \
+        stop_on(CorpusError, message=lambda exc: f"The corpus could not be loaded: {exc}"):
     index = splade_index_resource(settings.splade_model, settings.precision, settings.corpus, str(settings.cache_dir))
-except CorpusError as exc:
-    st.warning(f"The corpus could not be loaded: {exc}")
-    st.stop()
-except (ModelUnavailable, IndexBuildError) as exc:
-    st.warning(str(exc))
-    st.stop()
 if index.save_error:
     st.caption(f"The vectors could not be saved to the cache folder ({index.save_error}); they are kept in memory only.")
 

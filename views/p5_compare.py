@@ -5,25 +5,23 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from splade_demo.retrieval.analyzer import analyze
-from splade_demo.app.state import (
-    IndexBuildError,
+from splade_demo.app.progress import IndexBuildError
+from splade_demo.app.resources import (
     bm25_resource,
-    chart_config,
     evaluation_resource,
     labelled_query,
-    page_start,
     splade_encoder_resource,
     splade_index_resource,
     splade_query_encoding,
-    stop_on,
 )
-from splade_demo.explain.comparison import compare_rankings
+from splade_demo.app.state import chart_config, page_start, stop_on
 from splade_demo.data.corpus import CorpusError
-from splade_demo.retrieval.evaluation import summary_rows
+from splade_demo.explain.comparison import compare_rankings
+from splade_demo.explain.splade_view import shared_terms
 from splade_demo.figures.compare import bm25_breakdown_bar, delta_ndcg_chart, slope_chart, splade_breakdown_bar
 from splade_demo.models.loading import ModelUnavailable
-from splade_demo.retrieval.splade_encoder import shared_terms
+from splade_demo.retrieval.analyzer import analyze
+from splade_demo.retrieval.evaluation import summary_rows
 
 st.title("BM25 vs SPLADE")
 st.markdown(
@@ -37,7 +35,8 @@ with stop_on(ModelUnavailable, CorpusError, IndexBuildError):
     encoder = splade_encoder_resource(settings.splade_model, settings.precision)
     index = splade_index_resource(settings.splade_model, settings.precision, settings.corpus, str(settings.cache_dir))
 
-encoding = splade_query_encoding(settings.splade_model, settings.precision, query.text)
+with stop_on(ValueError, message=lambda exc: f"Nothing to encode: {exc}", level="info"):
+    encoding = splade_query_encoding(settings.splade_model, settings.precision, query.text)
 if encoding.truncated:
     st.info(f"The query is {encoding.n_tokens} word pieces long; SPLADE used the first {len(encoding.tokens)}.")
 k = st.slider("Results per ranking (k)", 5, 20, 10, key="p5_k")
@@ -126,12 +125,8 @@ st.markdown(
     "Page-level nDCG@10, recall@10 and reciprocal rank (computed with `ir-measures`), for each method, over all "
     "labelled queries and split into *vocabulary-mismatch* queries (the answer uses other words) and *lexical* ones."
 )
-try:
-    results = evaluation_resource(settings.splade_model, settings.precision, settings.corpus, str(settings.cache_dir),
-                                  settings.glove)
-except CorpusError as exc:
-    st.warning(f"The labelled queries could not be loaded: {exc}")
-    st.stop()
+with stop_on(CorpusError, message=lambda exc: f"The labelled queries could not be loaded: {exc}"):
+    results = evaluation_resource(settings)
 st.dataframe(pd.DataFrame(summary_rows(results)).round(3), hide_index=True, width="stretch")
 st.plotly_chart(delta_ndcg_chart(results["bm25"], results["splade"], presenter), width="stretch", key="p5_delta",
                 config=chart_config("p5_delta_ndcg"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 COMMAND_MODULES: tuple[str, ...] = ("search", "encode", "fill_mask", "neighbours", "evaluate", "index", "prefetch")
 MAX_QUERY_CHARS = 10_000
@@ -37,6 +38,25 @@ def check_encodable(text: str, what: str = "query") -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise UsageError(f"the {what} is not valid UTF-8 text") from None
+
+
+class TqdmProgress:
+    """EncodeProgress drawn as a tqdm bar on stderr (while an index is built)."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def on_start(self, total: int, skipped: int) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=total, initial=skipped, desc="encoding documents", unit="doc")
+        if skipped >= total:
+            self._bar.close()
+
+    def on_batch(self, done: int) -> None:
+        self._bar.update(done - self._bar.n)
+        if done >= self._bar.total:
+            self._bar.close()
 
 
 def render_text(result: object) -> str:

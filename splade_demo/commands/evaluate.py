@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from splade_demo.commands import UsageError, add_common
-from splade_demo.commands.search import _tqdm_progress
+from splade_demo.commands import TqdmProgress, UsageError, add_common
 from splade_demo.config import load_settings
 from splade_demo.data.corpus import load_queries
-from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate_method, mean_metrics
-from splade_demo.retrieval.pipeline import METHODS, Searcher
+from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate, mean_metrics
+from splade_demo.retrieval.pipeline import METHODS, Pipeline
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,10 +26,11 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     if not methods or unknown:
         raise UsageError(f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}")
     queries = load_queries(args.queries)
-    searcher = Searcher(load_settings(), args.corpus, progress=_tqdm_progress())
+    pipeline = Pipeline.from_settings(load_settings(), args.corpus, progress=TqdmProgress())
+    results_by_method = evaluate(queries, pipeline.ranker(methods, EVAL_DEPTH))
     report: dict[str, dict[str, float]] = {}
     for method in methods:
-        results = evaluate_method(queries, lambda text, m=method: searcher.rank(m, text, EVAL_DEPTH))
+        results = results_by_method[method]
         report[method] = mean_metrics(results)
         if args.by_kind:
             for kind in sorted({r.kind for r in results if r.kind}):

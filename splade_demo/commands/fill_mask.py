@@ -1,7 +1,7 @@
 """`fill-mask TEXT [--k 10]`: a masked-LM's top-k predictions at each masked word.
 
 If TEXT contains `[MASK]`, those positions are predicted; otherwise each word is masked in turn
-(punctuation is not masked). Output (DESIGN.md, "CLI"):
+(punctuation is not masked). Output (docs/architecture.md, "CLI"):
 `[{"position", "token", "predictions": [{"token", "probability"}]}]`, where `position` is the
 index of the word in the model's pre-tokenised text and `token` the word that was masked
 (or "[MASK]"). The model is `SPLADE_DEMO_MLM_MODEL` (default bert-base-uncased).

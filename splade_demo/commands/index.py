@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from splade_demo.commands import add_common
-from splade_demo.commands.search import _tqdm_progress
+from splade_demo.commands import TqdmProgress, add_common
 from splade_demo.config import load_settings
 from splade_demo.data.corpus import load_corpus
 
@@ -26,7 +25,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     corpus = load_corpus(args.corpus or settings.corpus)
     encoder = SpladeEncoder(load_mlm(settings.splade_model), precision=settings.precision, owns_model=True)
     start = time.perf_counter()
-    index = load_or_build_index(encoder, corpus, settings.cache_dir, progress=_tqdm_progress())
+    index = load_or_build_index(encoder, corpus, settings.cache_dir, progress=TqdmProgress())
     report: dict[str, object] = {
         "path": str(index.path) if index.path else None,
         "cached": index.from_cache,

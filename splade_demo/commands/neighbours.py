@@ -38,7 +38,8 @@ def parse_words(arguments: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> dict[str, list[dict[str, object]] | None]:
-    from splade_demo.models.glove_vectors import load_vectors, neighbours
+    from splade_demo.models.glove_vectors import load_vectors
+    from splade_demo.retrieval.neighbours import neighbours
 
     words = parse_words(args.words)
     if not 1 <= args.k <= MAX_K:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from splade_demo.commands import UsageError, add_common, clean_text
+from splade_demo.commands import TqdmProgress, UsageError, add_common, clean_text
 from splade_demo.config import load_settings
-from splade_demo.retrieval.pipeline import METHODS, Searcher
+from splade_demo.retrieval.pipeline import METHODS, Pipeline
 
 MAX_K = 1000
 
@@ -24,21 +24,6 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
     query = clean_text(args.query)
     if not 1 <= args.k <= MAX_K:
         raise UsageError(f"--k must be between 1 and {MAX_K}")
-    searcher = Searcher(load_settings(), args.corpus, progress=_tqdm_progress())
-    return [hit.as_contract() for hit in searcher.rank(args.method, query, args.k)]
+    pipeline = Pipeline.from_settings(load_settings(), args.corpus, progress=TqdmProgress())
+    return [hit.as_contract() for hit in pipeline.rank(args.method, query, args.k)]
 
-
-def _tqdm_progress():
-    """A progress callback that draws a tqdm bar on stderr (used when an index is built)."""
-    from tqdm import tqdm
-
-    bar: list[tqdm] = []
-
-    def update(done: int, total: int) -> None:
-        if not bar:
-            bar.append(tqdm(total=total, desc="encoding documents", unit="doc"))
-        bar[0].update(done - bar[0].n)
-        if done >= total:
-            bar[0].close()
-
-    return update

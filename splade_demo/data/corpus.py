@@ -1,6 +1,6 @@
 """The passages and the labelled queries: loading, validation and lookup.
 
-Schemas are in DESIGN.md ("Contracts > Corpus" and "Labelled queries").
+Schemas are in docs/architecture.md ("Contracts > Corpus" and "Labelled queries").
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def _jsonl_rows(text: str) -> Iterator[tuple[str, dict]]:
 
 
 def normalise(raw: dict, place: str) -> dict[str, str]:
-    """A corpus record (DESIGN.md schema) from one uploaded row, with defaults and caps."""
+    """A corpus record (docs/architecture.md schema) from one uploaded row, with defaults and caps."""
     record: dict[str, str] = {}
     for name in REQUIRED + OPTIONAL:
         value = raw.get(name)

@@ -1,25 +1,20 @@
 """Page 5's evidence: BM25 vs SPLADE rank changes, and the vocabulary-mismatch wins.
 
-The SPLADE score breakdown itself is `splade_demo.retrieval.splade_encoder.shared_terms`."""
+The SPLADE score breakdown itself is `splade_demo.explain.splade_view.shared_terms`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from splade_demo.retrieval.analyzer import analyze
 from splade_demo.retrieval.bm25 import BM25Index
-from splade_demo.data.corpus import LabelledQuery
-from splade_demo.retrieval.evaluation import EVAL_DEPTH, QueryResult, evaluate_rankings
-from splade_demo.retrieval.ranking import Hit, top_k
-from splade_demo.retrieval.pipeline import FUSION_DEPTH, bm25_hits, glove_bm25_hits, hybrid_hits, splade_hits
+from splade_demo.retrieval.pipeline import FUSION_DEPTH, bm25_hits, hybrid_hits, splade_vector_hits
+from splade_demo.retrieval.ranking import Hit
 
 if TYPE_CHECKING:
-    from gensim.models import KeyedVectors
-
-    from splade_demo.retrieval.splade_encoder import SpladeEncoder
     from splade_demo.retrieval.splade_index import SpladeIndex
 
 
@@ -51,34 +46,6 @@ def zero_overlap_hits(hits: Sequence[Hit], index: BM25Index, query: str) -> list
     return [h for h in hits if not terms & set(index.doc_terms(h.index))]
 
 
-def evaluate_all_methods(
-    queries: Sequence[LabelledQuery],
-    bm25: BM25Index,
-    encoder: "SpladeEncoder",
-    splade_index: "SpladeIndex",
-    vectors: "KeyedVectors | None" = None,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> dict[str, list[QueryResult]]:
-    """Per-query page-level metrics of BM25, GloVe-expanded BM25 (if vectors), SPLADE and hybrid.
-
-    Each query is encoded once; the hybrid fuses the same BM25 and SPLADE rankings.
-    """
-    rankings: dict[str, dict[str, list[Hit]]] = {m: {} for m in ("bm25", "glove-bm25", "splade", "hybrid")}
-    for done, query in enumerate(queries, start=1):
-        lexical = bm25_hits(bm25, query.text, EVAL_DEPTH)
-        learned = splade_hits(encoder, splade_index, query.text, EVAL_DEPTH)
-        rankings["bm25"][query.id] = lexical
-        rankings["splade"][query.id] = learned
-        rankings["hybrid"][query.id] = hybrid_hits(lexical[:FUSION_DEPTH], learned[:FUSION_DEPTH], bm25.corpus, EVAL_DEPTH)
-        if vectors is not None:
-            rankings["glove-bm25"][query.id] = glove_bm25_hits(bm25, vectors, query.text, EVAL_DEPTH)
-        if on_progress is not None:
-            on_progress(done, len(queries))
-    if vectors is None:
-        del rankings["glove-bm25"]
-    return {method: evaluate_rankings(queries, ranked) for method, ranked in rankings.items()}
-
-
 @dataclass(frozen=True)
 class Comparison:
     """Page 5's rankings of one query: BM25, SPLADE, their fusion, and how ranks moved."""
@@ -94,7 +61,7 @@ def compare_rankings(bm25: BM25Index, splade_index: "SpladeIndex", query_vector:
                      k: int) -> Comparison:
     """Rank one query both ways (the SPLADE query vector is encoded once, by the caller)."""
     lexical = bm25_hits(bm25, query, max(k, FUSION_DEPTH))
-    learned = top_k(splade_index.scores(query_vector), bm25.corpus, max(k, FUSION_DEPTH))
+    learned = splade_vector_hits(splade_index, query_vector, max(k, FUSION_DEPTH))
     fused = hybrid_hits(lexical[:FUSION_DEPTH], learned[:FUSION_DEPTH], bm25.corpus, k)
     lexical, learned = lexical[:k], learned[:k]
     return Comparison(lexical, learned, fused, rank_changes(lexical, learned), zero_overlap_hits(learned, bm25, query))

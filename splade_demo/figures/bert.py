@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 
 from splade_demo.figures import EXPANSION_TERM_COLOUR, NEUTRAL_COLOUR, QUERY_TERM_COLOUR, finish
 from splade_demo.explain.fill_mask import ExpansionTerm, FillMaskResult, MaskedPosition
-from splade_demo.models.glove_vectors import Neighbour
+from splade_demo.retrieval.neighbours import Neighbour
 
 BAR_HEIGHT = 26
 

@@ -10,7 +10,7 @@ from plotly.subplots import make_subplots
 from splade_demo.retrieval.bm25 import TermContribution
 from splade_demo.explain.comparison import RankChange
 from splade_demo.retrieval.evaluation import QueryResult
-from splade_demo.retrieval.splade_encoder import SharedTerm
+from splade_demo.explain.splade_view import SharedTerm
 from splade_demo.figures import (
     EXPANSION_TERM_COLOUR, NEUTRAL_COLOUR, QUERY_TERM_COLOUR, RELEVANT_COLOUR, finish, plain,
 )

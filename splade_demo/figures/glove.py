@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from splade_demo.figures import EXPANSION_TERM_COLOUR, QUERY_TERM_COLOUR, finish
-from splade_demo.models.glove_vectors import Neighbour
+from splade_demo.retrieval.neighbours import Neighbour
 from splade_demo.retrieval.glove_expansion import ADDED, RAISED, ExpandedQuery
 
 PANEL_COLUMNS = 3

@@ -8,11 +8,10 @@ from __future__ import annotations
 from html import escape
 from typing import Sequence
 
-import numpy as np
 import plotly.graph_objects as go
 
 from splade_demo.figures import EXPANSION_TERM_COLOUR, NEUTRAL_COLOUR, QUERY_TERM_COLOUR, finish
-from splade_demo.retrieval.splade_encoder import PositionTermGrid, TermWeight
+from splade_demo.explain.splade_view import PositionTermGrid, TermWeight
 
 BAR_HEIGHT = 24
 ROW_HEIGHT = 34

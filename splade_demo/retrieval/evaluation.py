@@ -1,6 +1,6 @@
 """Page-level evaluation with ir-measures: nDCG@10, R@10 and RR (reciprocal rank).
 
-A passage ranking is collapsed to pages in order of first appearance (DESIGN.md). Gains are
+A passage ranking is collapsed to pages in order of first appearance (docs/architecture.md). Gains are
 the grades (trec_eval's nDCG, Järvelin & Kekäläinen 2002); R@10 and RR count grade >= 1.
 A query for which a method retrieves nothing scores 0 on every measure.
 """
@@ -8,7 +8,7 @@ A query for which a method retrieves nothing scores 0 on every measure.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import ir_measures
 from ir_measures import RR, Qrel, R, ScoredDoc, nDCG
@@ -59,26 +59,32 @@ def mean_metrics(results: Sequence[QueryResult], kind: str | None = None) -> dic
     return {name: sum(r.metrics[name] for r in chosen) / len(chosen) for name in MEASURE_NAMES}
 
 
-def evaluate_method(
+def evaluate(
     queries: Sequence[LabelledQuery],
-    rank: Callable[[str], Sequence[Hit]],
+    rank: Callable[[str], Mapping[str, Sequence[Hit]]],
     on_progress: Callable[[int, int], None] | None = None,
-) -> list[QueryResult]:
-    """Run `rank(query_text)` for every query and score the rankings."""
-    rankings: dict[str, Sequence[Hit]] = {}
+) -> dict[str, list[QueryResult]]:
+    """The evaluation loop of every method: `rank(query_text)` gives each method's ranking of one query
+    (`Pipeline.ranker(methods, EVAL_DEPTH)`); each method's rankings are then scored over all the queries."""
+    rankings: dict[str, dict[str, Sequence[Hit]]] = {}
     for done, query in enumerate(queries, start=1):
-        rankings[query.id] = rank(query.text)
+        for method, hits in rank(query.text).items():
+            rankings.setdefault(method, {})[query.id] = hits
         if on_progress is not None:
             on_progress(done, len(queries))
-    return evaluate_rankings(queries, rankings)
+    return {method: evaluate_rankings(queries, ranked) for method, ranked in rankings.items()}
 
 
-def summary_rows(results_by_method: dict[str, list[QueryResult]]) -> list[dict[str, object]]:
-    """One row per method and query subset (all, then each kind), with the mean of each measure."""
+def summary_rows(results_by_method: dict[str, list[QueryResult]], count_column: bool = False) -> list[dict[str, object]]:
+    """One row per method and query subset (all, then each kind), with the mean of each measure.
+
+    The subset is named "all (12)", "mismatch (6)"...; with `count_column`, "all" and a separate "count"."""
     rows: list[dict[str, object]] = []
     for method, results in results_by_method.items():
         kinds = sorted({r.kind for r in results if r.kind})
         for subset in [None, *kinds]:
             count = sum(1 for r in results if subset is None or r.kind == subset)
-            rows.append({"method": method, "queries": f"{subset or 'all'} ({count})", **mean_metrics(results, subset)})
+            name = subset or "all"
+            queries: dict[str, object] = {"queries": name, "count": count} if count_column else {"queries": f"{name} ({count})"}
+            rows.append({"method": method, **queries, **mean_metrics(results, subset)})
     return rows

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from splade_demo.retrieval.analyzer import analyze, analyze_tokens
-from splade_demo.retrieval.bm25 import BM25Index
-from splade_demo.data.corpus import LabelledQuery
-from splade_demo.retrieval.evaluation import EVAL_DEPTH, QueryResult, evaluate_rankings
-from splade_demo.models.glove_vectors import neighbours
-from splade_demo.retrieval.ranking import Hit, top_k
+from splade_demo.retrieval.neighbours import neighbours
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -122,82 +118,3 @@ def explain_expansion(query: str, vectors: "KeyedVectors", n: int, weight: float
 def expand_query(query: str, vectors: "KeyedVectors", n: int, weight: float) -> dict[str, float]:
     """BM25 term weights of the GloVe-expanded query (the `glove-bm25` method)."""
     return explain_expansion(query, vectors, n, weight).weights
-
-
-@dataclass(frozen=True)
-class ExpansionComparison:
-    """BM25 and GloVe-expanded BM25 rankings of one query (EVAL_DEPTH passages deep)."""
-
-    expansion: ExpandedQuery
-    bm25: tuple[Hit, ...]
-    glove: tuple[Hit, ...]
-
-
-def compare_expansion(
-    index: BM25Index, vectors: "KeyedVectors", query: str, n: int, weight: float, depth: int = EVAL_DEPTH
-) -> ExpansionComparison:
-    """Rank the corpus with the plain and the expanded query."""
-    expansion = explain_expansion(query, vectors, n, weight)
-    before = top_k(index.score(analyze(query)), index.corpus, depth)
-    after = top_k(index.score(expansion.weights), index.corpus, depth)
-    return ExpansionComparison(expansion, tuple(before), tuple(after))
-
-
-@dataclass(frozen=True)
-class RankChange:
-    """One passage of either top k: its rank before and after (None when outside that ranking)."""
-
-    hit: Hit
-    before: int | None
-    after: int | None
-
-    @property
-    def label(self) -> str:
-        if self.before is None:
-            return "new"
-        if self.after is None:
-            return "dropped"
-        moved = self.before - self.after
-        return "=" if moved == 0 else (f"↑{moved}" if moved > 0 else f"↓{-moved}")
-
-
-@dataclass(frozen=True)
-class RankingChange:
-    """How the top k changed: the new top k with moves, what came in and what left."""
-
-    after: tuple[RankChange, ...]  # the new top k, each with its rank in the full old ranking
-    entered: tuple[RankChange, ...]  # in the new top k, not in the old top k
-    left: tuple[RankChange, ...]  # in the old top k, not in the new top k (with its new rank, if any)
-
-
-def ranking_change(before: Sequence[Hit], after: Sequence[Hit], k: int = 10) -> RankingChange:
-    """Compare two passage rankings at depth k; ranks outside k are looked up in the full rankings."""
-    rank_before = {h.id: h.rank for h in before}
-    rank_after = {h.id: h.rank for h in after}
-    top_before = {h.id for h in before[:k]}
-    top_after = {h.id for h in after[:k]}
-    new_top = tuple(RankChange(h, rank_before.get(h.id), h.rank) for h in after[:k])
-    entered = tuple(c for c in new_top if c.hit.id not in top_before)
-    left = tuple(RankChange(h, h.rank, rank_after.get(h.id)) for h in before[:k] if h.id not in top_after)
-    return RankingChange(new_top, entered, left)
-
-
-def before_after_metrics(
-    query: LabelledQuery, before: Sequence[Hit], after: Sequence[Hit]
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Page-level metrics (nDCG@10, R@10, RR) of a labelled query before and after expansion."""
-    result_before, = evaluate_rankings([query], {query.id: before})
-    result_after, = evaluate_rankings([query], {query.id: after})
-    return result_before.metrics, result_after.metrics
-
-
-def evaluate_expansion(
-    queries: Sequence[LabelledQuery], index: BM25Index, vectors: "KeyedVectors", n: int, weight: float
-) -> dict[str, list[QueryResult]]:
-    """Per-query metrics of BM25 and GloVe-expanded BM25 over labelled queries (`bm25`, `glove-bm25`)."""
-    rankings: dict[str, dict[str, Sequence[Hit]]] = {"bm25": {}, "glove-bm25": {}}
-    for query in queries:
-        compared = compare_expansion(index, vectors, query.text, n, weight)
-        rankings["bm25"][query.id] = compared.bm25
-        rankings["glove-bm25"][query.id] = compared.glove
-    return {method: evaluate_rankings(queries, ranked) for method, ranked in rankings.items()}

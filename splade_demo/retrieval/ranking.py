@@ -46,7 +46,7 @@ def top_k(scores: np.ndarray, corpus: Corpus, k: int, keep_zero: bool = False) -
 
 
 def pages_in_order(hits: list[Hit]) -> list[str]:
-    """Page-level ranking: each page at the rank of its first passage (DESIGN.md, Labelled queries)."""
+    """Page-level ranking: each page at the rank of its first passage (docs/architecture.md, Labelled queries)."""
     seen: dict[str, None] = {}
     for hit in hits:
         seen.setdefault(hit.source, None)

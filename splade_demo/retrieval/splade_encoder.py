@@ -21,19 +21,18 @@ never touched). An empty query raises ValueError; an empty document gets an all-
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
-import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Collection, Iterator, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
 from scipy import sparse
 
 from splade_demo.config import PRECISIONS, Precision
-from splade_demo.models.mapped_pages import Releaser, page_releaser
 from splade_demo.models.loading import LoadedMLM
+from splade_demo.models.quantize import bf16_autocast_works, quantized_copy
+from splade_demo.retrieval.sparse_terms import top_terms_of, vocabulary
 
 DEFAULT_DOC_MAX_LENGTH = 256  # the length SPLADE models are trained with
 MAX_LENGTH_CAP = 512  # BERT's position embeddings
@@ -42,12 +41,16 @@ QUERY_MAX_LENGTH = 512  # queries are short; only a pathological one is truncate
 # BERT-base size in int8 on the 32 longest demo passages, 512 encodes as fast as 1024 (3.67 docs/s both) and its
 # peak memory during a build is about 70 MB lower; 1024 was as fast as 2048.
 DEFAULT_MAX_BATCH_TOKENS = 512
-PRECISION_CAPTIONS: dict[Precision, str] = {
-    "fp32": "fp32: the exact weights",
-    "int8": "int8: a quantised copy of the model, several times faster; its weights are close to the exact "
-            "fp32 ones, not equal (choose fp32 in the sidebar for those)",
-    "bf16": "bf16 autocast: weights rounded to bfloat16 precision inside the model",
-}
+
+
+class EncodeProgress(Protocol):
+    """What a document encoding reports: `on_start` once before the first batch, `on_batch` after each batch."""
+
+    def on_start(self, total: int, skipped: int) -> None:
+        """`total` documents, of which `skipped` (blank ones) need no encoding and count as done."""
+
+    def on_batch(self, done: int) -> None:
+        """`done` documents so far, skipped ones included (`done == total` after the last batch)."""
 
 
 def splade_max_pool(logits: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -67,57 +70,6 @@ def splade_max_pool_per_text(logits: torch.Tensor, attention_mask: torch.Tensor)
         n = int(keep.sum())
         pooled.append(row[:n].amax(dim=0) if bool(keep[:n].all()) else row[keep.bool()].amax(dim=0))
     return torch.log1p(torch.relu(torch.stack(pooled)))  # (batch, vocab)
-
-
-def is_special_or_piece(term: str) -> bool:
-    """True for [CLS]-style special tokens and `##` word-piece continuations (hidden on request)."""
-    return term.startswith("##") or (len(term) > 2 and term.startswith("[") and term.endswith("]"))
-
-
-def vocabulary(tokenizer: Any, size: int) -> list[str]:
-    """The term of every output dimension (ids beyond the tokenizer's vocabulary get `[id N]`)."""
-    known = min(len(tokenizer), size)
-    terms = list(tokenizer.convert_ids_to_tokens(list(range(known))))
-    return terms + [f"[id {i}]" for i in range(known, size)]
-
-
-def _as_vocab(vocab: Any) -> Sequence[str]:
-    if hasattr(vocab, "convert_ids_to_tokens"):
-        return _VocabView(vocab)
-    return vocab
-
-
-class _VocabView:
-    """Lazy id -> term lookup over a tokenizer (for `top_terms(tokenizer, ...)`)."""
-
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokenizer = tokenizer
-
-    def __getitem__(self, index: int) -> str:
-        return str(self.tokenizer.convert_ids_to_tokens(int(index)))
-
-
-def heaviest_ids(vector: np.ndarray, vocab: Any, n: int, hide_special: bool = False) -> list[int]:
-    """Ids of the `n` heaviest non-zero terms, heaviest first (ties by id); `vocab` a tokenizer or list."""
-    vector = np.asarray(vector).ravel()
-    nonzero = np.flatnonzero(vector > 0)
-    order = nonzero[np.lexsort((nonzero, -vector[nonzero]))]
-    if not hide_special:
-        return [int(i) for i in order[:n]]
-    terms = _as_vocab(vocab)
-    ids: list[int] = []
-    for index in order:
-        if len(ids) >= n:
-            break
-        if not is_special_or_piece(terms[int(index)]):
-            ids.append(int(index))
-    return ids
-
-
-def top_terms_of(vector: np.ndarray, vocab: Any, n: int, hide_special: bool = False) -> list[tuple[str, float]]:
-    """The `n` heaviest non-zero terms of a SPLADE vector as (term, weight), heaviest first."""
-    terms = _as_vocab(vocab)
-    return [(terms[i], float(vector[i])) for i in heaviest_ids(vector, vocab, n, hide_special)]
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,29 +121,6 @@ class DocumentVectors:
     n_tokens: np.ndarray  # int (docs,), before truncation
 
 
-@dataclass(frozen=True)
-class SharedTerm:
-    """One term in both vectors: its part q_t * d_t of the dot-product score."""
-
-    term: str
-    query_weight: float
-    doc_weight: float
-
-    @property
-    def contribution(self) -> float:
-        return self.query_weight * self.doc_weight
-
-
-def shared_terms(query_vector: np.ndarray, doc_vector: np.ndarray, vocab: Any) -> list[SharedTerm]:
-    """Terms with a non-zero weight on both sides, by contribution (they sum to the score)."""
-    q = np.asarray(query_vector, dtype=np.float64).ravel()
-    d = np.asarray(doc_vector, dtype=np.float64).ravel()
-    both = np.flatnonzero((q > 0) & (d > 0))
-    order = both[np.lexsort((both, -(q[both] * d[both])))]
-    terms = _as_vocab(vocab)
-    return [SharedTerm(terms[int(i)], float(q[i]), float(d[i])) for i in order]
-
-
 def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int) -> list[list[int]]:
     """Split positions 0..n-1 (lengths sorted longest first) into batches of at most `batch_size`
     texts and at most `max_batch_tokens` padded tokens (the first text of a batch is its longest)."""
@@ -240,7 +169,7 @@ class SpladeEncoder:
         self.precision: Precision = precision
         self.precision_note: str | None = None
         self._model: torch.nn.Module = loaded.model
-        if precision == "bf16" and not _bf16_autocast_works():
+        if precision == "bf16" and not bf16_autocast_works():
             self.precision, self.precision_note = "fp32", "bf16 autocast is not supported on this CPU; SPLADE uses fp32"
         if precision == "int8":
             try:  # made once, from a copy: the loaded model is never touched
@@ -306,19 +235,19 @@ class SpladeEncoder:
         return lengths
 
     def encode_documents(
-        self, texts: Sequence[str], batch_size: int = 16, progress: Callable[[int, int], None] | None = None
+        self, texts: Sequence[str], batch_size: int = 16, progress: EncodeProgress | None = None
     ) -> sparse.csr_matrix:
         """Documents' SPLADE vectors, (docs, vocab) float32, rows in the input order."""
         return self.encode_documents_with_info(texts, batch_size, progress).matrix
 
     def encode_documents_with_info(
-        self, texts: Sequence[str], batch_size: int = 16, progress: Callable[[int, int], None] | None = None
+        self, texts: Sequence[str], batch_size: int = 16, progress: EncodeProgress | None = None
     ) -> DocumentVectors:
         """Like `encode_documents`, plus which documents were truncated to `max_length`.
 
         Batches are length-sorted, longest first: little padding, and the first (timed) batch is
-        the slowest, so an estimate made from it errs on the long side. `progress(done, total)`
-        is called before the first batch and after each one.
+        the slowest, so an estimate made from it errs on the long side. `progress` hears
+        `on_start(total, skipped)` before the first batch and `on_batch(done)` after each one.
         """
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -331,7 +260,7 @@ class SpladeEncoder:
         order = sorted(encodable, key=lambda i: (-effective[i], i))
         blank = total - len(encodable)
         if progress is not None:
-            progress(blank, total)
+            progress.on_start(total, blank)
         blocks: list[sparse.csr_matrix] = []
         done = blank
         for batch in plan_batches([effective[i] for i in order], batch_size, self.max_batch_tokens):
@@ -345,7 +274,7 @@ class SpladeEncoder:
             blocks.append(sparse.csr_matrix(vectors.numpy().astype(np.float32, copy=False)))
             done += len(indices)
             if progress is not None:
-                progress(done, total)
+                progress.on_batch(done)
         if blocks:
             stacked = sparse.vstack(blocks, format="csr", dtype=np.float32)
             rows = np.full(total, -1, dtype=np.int64)
@@ -367,73 +296,6 @@ class SpladeEncoder:
         return logits.float()
 
 
-def quantized_copy(model: torch.nn.Module, share_tensors: bool = True) -> torch.nn.Module:
-    """An int8 copy of `model` (dynamic quantisation of its Linear layers); `model` is untouched.
-
-    Weights get one scale per output channel: per-tensor scales moved the tiny SPLADE's top-10 pages
-    (overlap 0.94 with fp32 on the labelled queries; 0.96 per channel, benchmarks/bench_encode.py).
-    Only the module tree is copied: while it is made, the copy shares every fp32 tensor with `model`
-    (read-only), so it never holds a second fp32 model.
-
-    `share_tensors=False` is for a `model` that will be dropped afterwards: the tensors that stay fp32
-    (embeddings, LayerNorm, biases) are cloned first, so the copy keeps no reference to `model`'s memory,
-    and each fp32 Linear weight's memory-mapped pages are given back once its int8 version exists
-    (splade_demo.models.mapped_pages), so the fp32 and int8 weights are never resident together.
-    """
-    shared = {id(t): t for t in [*model.parameters(), *model.buffers()]}
-    skeleton = copy.deepcopy(model, memo=shared)
-    release = None
-    if not share_tensors:  # before quantising: the int8 layers keep their fp32 bias tensors as given
-        _clone_tensors(skeleton, keep=_linear_only_weights(skeleton))
-        release = page_releaser()
-    _quantize_linear_layers(skeleton, release)
-    return skeleton.eval()
-
-
-def _quantize_linear_layers(model: torch.nn.Module, release: Releaser | None) -> None:
-    """Swap each torch.nn.Linear for its dynamic int8 version, as `torch.ao.quantization.quantize_dynamic`
-    does with a per-channel qconfig, one layer at a time; `release(weight)` after each."""
-    qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        for parent in list(model.modules()):
-            for name, child in list(parent.named_children()):
-                if type(child) is torch.nn.Linear:
-                    child.qconfig = qconfig
-                    setattr(parent, name, torch.ao.nn.quantized.dynamic.Linear.from_float(child))
-                    if release is not None:
-                        release(child.weight)
-
-
-def _linear_only_weights(module: torch.nn.Module) -> set[int]:
-    """Ids of the Linear weights that no other kind of layer uses (a tied decoder shares the embeddings')."""
-    linear = {id(m.weight) for m in module.modules() if isinstance(m, torch.nn.Linear)}
-    other = {id(p) for m in module.modules() if not isinstance(m, torch.nn.Linear) for p in m.parameters(recurse=False)}
-    return linear - other
-
-
-def _clone_tensors(module: torch.nn.Module, keep: Collection[int] = ()) -> None:
-    """Give every parameter and buffer of `module` its own memory, except those whose id is in `keep`.
-
-    Tied tensors stay tied (one clone each)."""
-    clones: dict[int, torch.Tensor] = {id(t): t for t in [*module.parameters(), *module.buffers()] if id(t) in keep}
-
-    def own(tensor: torch.Tensor, as_parameter: bool) -> torch.Tensor:
-        if id(tensor) not in clones:
-            copied = tensor.detach().clone()
-            clones[id(tensor)] = torch.nn.Parameter(copied, requires_grad=False) if as_parameter else copied
-        return clones[id(tensor)]
-
-    for sub in module.modules():
-        for name, param in sub._parameters.items():
-            if param is not None:
-                sub._parameters[name] = own(param, as_parameter=True)  # type: ignore[assignment]
-        for name, buffer in sub._buffers.items():
-            if buffer is not None:
-                sub._buffers[name] = own(buffer, as_parameter=False)
-
-
 @contextlib.contextmanager
 def _autocast(enabled: bool) -> Iterator[None]:
     if not enabled:
@@ -443,65 +305,3 @@ def _autocast(enabled: bool) -> Iterator[None]:
         yield
 
 
-def _bf16_autocast_works() -> bool:
-    """True when CPU autocast to bfloat16 runs a Linear layer here on native bf16 kernels.
-
-    Without avx512_bf16/AMX, oneDNN emulates bf16: about 5x slower than fp32 (benchmarks/bench_encode.py).
-    """
-    try:
-        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-            return False
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-            out = torch.nn.functional.linear(torch.ones(2, 4), torch.ones(3, 4))
-        return out.dtype == torch.bfloat16
-    except (RuntimeError, TypeError, AttributeError):
-        return False
-
-
-# -- what page 4 shows -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class TermWeight:
-    """One bar: a term, its weight, and whether it is highlighted (in the query, or shared with it)."""
-
-    term_id: int
-    term: str
-    weight: float
-    highlighted: bool
-
-
-def term_weights(
-    vector: np.ndarray, vocab: Sequence[str], n: int, highlight_ids: Collection[int], hide_special: bool = False
-) -> list[TermWeight]:
-    """The `n` heaviest terms of `vector`; `highlighted` when the term's id is in `highlight_ids`."""
-    highlight = set(highlight_ids)
-    return [TermWeight(i, vocab[i], float(vector[i]), i in highlight) for i in heaviest_ids(vector, vocab, n, hide_special)]
-
-
-@dataclass(frozen=True, eq=False)
-class PositionTermGrid:
-    """The heatmap: the text's word pieces (rows) x the pooled vector's top terms (columns)."""
-
-    tokens: list[str]  # row labels, in text order
-    positions: list[int]  # each row's position in the text
-    columns: list[TermWeight]  # heaviest first; highlighted = one of the text's own word pieces
-    values: np.ndarray  # (rows, columns) log(1 + ReLU(logit))
-    winners: list[int | None]  # per column, the row holding the max; None when that row is hidden
-    winner_tokens: list[str]  # per column, the word piece at the winning position (shown or not)
-
-
-def position_term_grid(encoding: SpladeEncoding, vocab: Sequence[str], n_terms: int, hide_special: bool = False) -> PositionTermGrid:
-    """Rows: the word pieces ([CLS]/[SEP] included unless hidden); columns: the top pooled terms.
-
-    Each column's max over *all* positions is its pooled weight; `winners` marks where it is.
-    """
-    columns = term_weights(encoding.vector, vocab, n_terms, set(encoding.input_ids), hide_special)
-    term_ids = [c.term_id for c in columns]
-    rows = [i for i, token in enumerate(encoding.tokens) if not (hide_special and is_special_or_piece(token))]
-    values = encoding.activations[np.ix_(rows, term_ids)].astype(np.float32) if rows and term_ids \
-        else np.zeros((len(rows), len(term_ids)), np.float32)
-    row_of = {position: r for r, position in enumerate(rows)}
-    best = [int(np.argmax(encoding.activations[:, j])) for j in term_ids]
-    return PositionTermGrid(
-        tokens=[encoding.tokens[i] for i in rows], positions=rows, columns=columns, values=values,
-        winners=[row_of.get(p) for p in best], winner_tokens=[encoding.tokens[p] for p in best],
-    )

@@ -27,14 +27,12 @@ import numpy as np
 from scipy import sparse
 
 from splade_demo.data.corpus import Corpus, Passage
-from splade_demo.retrieval.splade_encoder import SpladeEncoder
+from splade_demo.retrieval.splade_encoder import EncodeProgress, SpladeEncoder
 
 INDEX_FORMAT = 1
 DOCUMENT_TEXT = "title+section+text/v1"  # how a passage becomes the text that is encoded
 INDEX_FOLDER = "splade_index"
 DEFAULT_BATCH_SIZE = 16
-
-Progress = Callable[[int, int], None]
 
 
 def document_text(passage: Passage) -> str:
@@ -133,7 +131,7 @@ class SpladeIndex:
 
 
 def build_index(
-    encoder: SpladeEncoder, corpus: Corpus, progress: Progress | None = None, batch_size: int = DEFAULT_BATCH_SIZE
+    encoder: SpladeEncoder, corpus: Corpus, progress: EncodeProgress | None = None, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> SpladeIndex:
     """Encode every passage (length-sorted batches); nothing is written."""
     start = time.perf_counter()
@@ -146,7 +144,7 @@ def build_index(
 
 
 def load_or_build_index(
-    encoder: SpladeEncoder, corpus: Corpus, cache_dir: Path, progress: Progress | None = None,
+    encoder: SpladeEncoder, corpus: Corpus, cache_dir: Path, progress: EncodeProgress | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> SpladeIndex:
     """The cached index when its key matches; otherwise build it and save it atomically."""
@@ -290,7 +288,7 @@ class IndexBuild:
         self._done, self._total = 0, len(corpus)
         self._started = self._encoding_started = 0.0
         self._first: tuple[int, float] | None = None
-        self._first_done = self._calls = 0
+        self._skipped = 0
 
     @property
     def index(self) -> SpladeIndex | None:
@@ -300,7 +298,7 @@ class IndexBuild:
         with self._lock:
             if self._index is not None or (self._thread is not None and self._thread.is_alive()):
                 return
-            self._error, self._done, self._first, self._first_done, self._calls = None, 0, None, 0, 0
+            self._error, self._done, self._first, self._skipped = None, 0, None, 0
             self._started = self._encoding_started = time.perf_counter()
             self._thread = threading.Thread(target=self._run, name="splade-index-build", daemon=True)
             self._thread.start()
@@ -317,24 +315,26 @@ class IndexBuild:
             running = self._thread is not None and self._thread.is_alive()
             return BuildStatus(
                 done=self._done, total=self._total, elapsed=now - self._started if self._started else 0.0,
-                first_batch=self._first, skipped=self._first_done, encoding_elapsed=now - self._encoding_started if self._encoding_started else 0.0,
+                first_batch=self._first, skipped=self._skipped, encoding_elapsed=now - self._encoding_started if self._encoding_started else 0.0,
                 finished=self._index is not None or (self._error is not None and not running), error=self._error,
             )
 
-    def _progress(self, done: int, total: int) -> None:
-        """The encoder's callback: the first call marks the start of encoding, the second the first batch."""
+    def on_start(self, total: int, skipped: int) -> None:
+        """EncodeProgress: encoding starts now (tokenising is over); `skipped` blank documents count as done."""
         with self._lock:
-            now = time.perf_counter()
-            if self._calls == 0:
-                self._encoding_started, self._first_done = now, done
-            elif self._first is None:
-                self._first = (done - self._first_done, now - self._encoding_started)
-            self._calls += 1
-            self._done, self._total = done, total
+            self._encoding_started = time.perf_counter()
+            self._skipped, self._done, self._total = skipped, skipped, total
+
+    def on_batch(self, done: int) -> None:
+        """EncodeProgress: `done` documents so far; the first batch is timed for the estimate."""
+        with self._lock:
+            if self._first is None:
+                self._first = (done - self._skipped, time.perf_counter() - self._encoding_started)
+            self._done = done
 
     def _run(self) -> None:
         try:
-            index = load_or_build_index(self.encoder, self.corpus, self.cache_dir, self._progress, self.batch_size)
+            index = load_or_build_index(self.encoder, self.corpus, self.cache_dir, self, self.batch_size)
         except Exception as exc:  # noqa: BLE001 - reported on the page, never a traceback
             with self._lock:
                 self._error = f"{type(exc).__name__}: {exc}"

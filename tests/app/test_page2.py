@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from splade_demo.app import state as app_state
+from splade_demo.app import resources
 from splade_demo.data import corpus
 from splade_demo.retrieval.bm25 import BM25Index
 from splade_demo.config import DEFAULT_GLOVE
 from splade_demo.models.glove_vectors import load_vectors
-from splade_demo.retrieval.glove_expansion import before_after_metrics, compare_expansion
+from splade_demo.explain.glove import before_after_metrics, compare_expansion
 from tests.conftest import open_page
 
 PAGE = "views/p2_glove.py"
@@ -43,9 +43,9 @@ def env(glove_ready, tiny_corpus_path: Path, queries_file: Path, monkeypatch: py
     monkeypatch.setenv("SPLADE_DEMO_CORPUS", str(tiny_corpus_path))
     monkeypatch.delenv("SPLADE_DEMO_GLOVE", raising=False)
     monkeypatch.setattr(corpus, "QUERIES_PATH", queries_file)
-    app_state.queries_resource.clear()
+    resources.queries_resource.clear()
     yield tiny_corpus_path
-    app_state.queries_resource.clear()
+    resources.queries_resource.clear()
 
 
 def run_page(query: str | None = None, **state: object) -> AppTest:
@@ -105,7 +105,7 @@ def test_unlabelled_query_says_so(env: Path) -> None:
 
 def test_missing_queries_file_degrades_to_info(env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(corpus, "QUERIES_PATH", tmp_path / "absent.jsonl")
-    app_state.queries_resource.clear()
+    resources.queries_resource.clear()
     at = run_page("python memory management")
     assert any("No labelled queries" in i for i in texts(at, "info"))
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from splade_demo.app import state as app_state
-from splade_demo.app.state import OVERRIDES_KEY, UPLOAD_ERROR_KEY, UPLOADED_KEY
+from splade_demo.app import sidebar
+from splade_demo.app.sidebar import UPLOAD_ERROR_KEY, UPLOADED_KEY
+from splade_demo.app.state import OVERRIDES_KEY
 from splade_demo.config import DEFAULT_SPLADE_MODEL
 from splade_demo.data.upload import parse_upload, save_upload
 from tests.conftest import REPO_ROOT, tiny_app_environment
@@ -98,7 +99,7 @@ def test_link_to_this_page_carries_the_encoded_query() -> None:
     at = first_run(query="python memory management & <b>gc</b>")
     link = at.sidebar.code[0].value
     assert link.endswith("?q=python%20memory%20management%20%26%20%3Cb%3Egc%3C%2Fb%3E")
-    assert app_state.share_url("http://localhost:8501/bm25/", "a b") == "http://localhost:8501/bm25?q=a%20b"
+    assert sidebar.share_url("http://localhost:8501/bm25/", "a b") == "http://localhost:8501/bm25?q=a%20b"
 
 
 def test_presenter_mode_toggle_adds_static_css_only() -> None:
@@ -107,14 +108,14 @@ def test_presenter_mode_toggle_adds_static_css_only() -> None:
     off = [h for h in at.get("html") if "stToolbarActions" in h.proto.body]
     at = first_run(presenter=True)
     on = [h for h in at.get("html") if "stToolbarActions" in h.proto.body]
-    assert off == [] and [h.proto.body for h in on] == [app_state.PRESENTER_CSS]
+    assert off == [] and [h.proto.body for h in on] == [sidebar.PRESENTER_CSS]
 
 
 def test_an_uploaded_corpus_becomes_the_corpus_of_page_one(tmp_path: Path) -> None:
     corpus = parse_upload("mine.csv", UPLOAD_CSV)
     path = save_upload(corpus, tmp_path)
     uploaded = {"path": str(path), "documents": len(corpus)}
-    at = first_run(**{UPLOADED_KEY: uploaded, "settings_corpus": app_state._upload_label(uploaded),
+    at = first_run(**{UPLOADED_KEY: uploaded, "settings_corpus": sidebar._upload_label(uploaded),
                       "query": "garbage collector thresholds pymalloc blocks"})
     assert at.sidebar.selectbox(key="settings_corpus").value == "your upload (2 documents)"
     assert at.session_state[OVERRIDES_KEY]["corpus"] == str(path)
@@ -129,7 +130,7 @@ def test_an_uploaded_corpus_becomes_the_corpus_of_page_one(tmp_path: Path) -> No
 
 def test_the_upload_callback_validates_saves_and_selects(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     state: dict[str, object] = {}
-    monkeypatch.setattr(app_state.st, "session_state", state)
+    monkeypatch.setattr(sidebar.st, "session_state", state)
 
     class Uploaded:
         def __init__(self, name: str, data: bytes) -> None:
@@ -138,19 +139,19 @@ def test_the_upload_callback_validates_saves_and_selects(monkeypatch: pytest.Mon
         def getvalue(self) -> bytes:
             return self._data
 
-    state[app_state.UPLOAD_KEY] = Uploaded("bad.csv", b"id,text\na,one\na,two\n")
-    app_state._on_upload(str(tmp_path))
+    state[sidebar.UPLOAD_KEY] = Uploaded("bad.csv", b"id,text\na,one\na,two\n")
+    sidebar._on_upload(str(tmp_path))
     assert state[UPLOAD_ERROR_KEY] == "row 2: duplicate id 'a' (first at row 1)" and UPLOADED_KEY not in state
 
-    state[app_state.UPLOAD_KEY] = Uploaded("good.csv", UPLOAD_CSV)
-    app_state._on_upload(str(tmp_path))
+    state[sidebar.UPLOAD_KEY] = Uploaded("good.csv", UPLOAD_CSV)
+    sidebar._on_upload(str(tmp_path))
     assert UPLOAD_ERROR_KEY not in state
     saved = Path(state[UPLOADED_KEY]["path"])
     assert saved.parent == tmp_path / "uploads" and saved.is_file() and state[UPLOADED_KEY]["documents"] == 2
     assert state["settings_corpus"] == "your upload (2 documents)"
 
-    state[app_state.UPLOAD_KEY] = None  # removed: back to the default corpus
-    app_state._on_upload(str(tmp_path))
+    state[sidebar.UPLOAD_KEY] = None  # removed: back to the default corpus
+    sidebar._on_upload(str(tmp_path))
     assert UPLOADED_KEY not in state and "settings_corpus" not in state
 
 

@@ -8,11 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -20,20 +15,12 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.e2e import server as launcher
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-quic", "--no-first-run", "--disable-sync",
-]
+CHROMIUM = launcher.CHROMIUM
+CHROMIUM_ARGS = [*launcher.CHROMIUM_ARGS, "--disable-quic", "--no-first-run", "--disable-sync"]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 SERVER_START_TIMEOUT_S = 90
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -56,36 +43,15 @@ def server_env(tiny_splade_dir: Path, cache: Path) -> dict[str, str]:
 @contextmanager
 def streamlit_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
     """`streamlit run app.py` on 127.0.0.1:<free port>; yields its base URL once /_stcore/health answers ok."""
-    port = free_port()
-    with log_path.open("w", encoding="utf-8") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true"],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
+    server, url = launcher.launch(env, log_path)
+    try:
         try:
-            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-            while True:
-                if server.poll() is not None:
-                    pytest.fail(f"streamlit exited with code {server.returncode}; see {log_path}")
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                        if response.read().strip() == b"ok":
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"streamlit did not answer /_stcore/health within {SERVER_START_TIMEOUT_S} s")
-                time.sleep(0.5)
-            yield url
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=15)
+            launcher.wait_healthy(server, url, log_path, SERVER_START_TIMEOUT_S)
+        except launcher.ServerError as exc:
+            pytest.fail(str(exc))
+        yield url
+    finally:
+        launcher.stop(server)
 
 
 @pytest.fixture(scope="session")

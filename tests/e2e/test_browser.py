@@ -6,13 +6,12 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
 
 from tests.conftest import REPO_ROOT
-
-pytestmark = pytest.mark.slow
 
 QUERY = "python memory management"
 XSS = "<img src=x onerror=window.__xss=1><script>window.__xss=2</script>"
@@ -50,6 +49,13 @@ def open_page(context, url: str):
     page.goto(url, wait_until="domcontentloaded")
     wait_for_script(page)
     return page
+
+
+@pytest.fixture(scope="module", autouse=True)
+def page_report(artifacts: Path) -> Iterator[dict[str, str]]:
+    """After the module: the per-page results (time, charts, exceptions) next to the screenshots."""
+    yield RESULTS
+    (artifacts / "e2e-pages.txt").write_text("\n".join(f"{k}: {v}" for k, v in RESULTS.items()) + "\n")
 
 
 @pytest.fixture(scope="module")
@@ -194,8 +200,3 @@ def test_a_deep_link_into_a_fresh_server(browser_context, tiny_splade_dir: Path,
             assert page_not_found_dialogs(page) == 0
         finally:
             page.close()
-
-
-def test_report(artifacts: Path) -> None:
-    """Write the per-page results (time, charts, exceptions) next to the screenshots."""
-    (artifacts / "e2e-pages.txt").write_text("\n".join(f"{k}: {v}" for k, v in RESULTS.items()) + "\n")

@@ -22,7 +22,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from splade_demo.app import state as app_state
+from splade_demo.app import resources
+from splade_demo.app.state import MASKED_WORDS
 from splade_demo.explain import fill_mask
 from splade_demo.config import load_settings
 from splade_demo.models.catalog import forget_loaded
@@ -45,7 +46,7 @@ LONG_QUERIES = [f"{q} " + " ".join(f"memory{j} python garbage" for j in range(15
                 for i, q in enumerate(QUERIES)]  # over 512 word pieces each
 PAGES = ("views/p3_bert.py", "views/p4_splade.py")
 FILL_MASK_K = 10
-FILL_MASK_WORDS = 20  # what pages 3 and 4 pass
+FILL_MASK_WORDS = MASKED_WORDS  # what pages 3 and 4 pass
 
 
 @pytest.fixture(scope="module")
@@ -147,8 +148,8 @@ def session(entry: Path, query: str, barrier: threading.Barrier | None = None) -
 def test_eight_sessions_at_once_match_one_at_a_time(tiny_env: Path, router: Path, monkeypatch: pytest.MonkeyPatch,
                                                     concurrent_apptests: None) -> None:
     loads: list[str] = []
-    real_load = app_state.load_mlm
-    monkeypatch.setattr(app_state, "load_mlm", lambda name: loads.append(name) or real_load(name))
+    real_load = resources.load_mlm
+    monkeypatch.setattr(resources, "load_mlm", lambda name: loads.append(name) or real_load(name))
     st.cache_resource.clear()  # a cold start: the eight sessions race to load the model and build the index
     st.cache_data.clear()
     forget_loaded()  # the sidebar's "loaded" status follows the cleared cache
@@ -183,11 +184,11 @@ def test_shared_cached_functions_from_eight_threads_equal_a_fresh_model(tiny_env
 
     def call(i: int):
         barrier.wait(timeout=120)
-        encoding = app_state.splade_query_encoding(name, "fp32", QUERIES[i])
-        predictions = app_state.fill_mask_result(name, QUERIES[i], FILL_MASK_K, FILL_MASK_WORDS)
+        encoding = resources.splade_query_encoding(name, "fp32", QUERIES[i])
+        predictions = resources.fill_mask_result(name, QUERIES[i], FILL_MASK_K, FILL_MASK_WORDS)
         # Over 512 word pieces: the tokenizer's truncation state is switched on and off around this call
         # while other threads use it (without the lock, a run of this kind once fed 684 positions to the model).
-        long = app_state.splade_encoder_resource(name, "fp32").encode_query(LONG_QUERIES[i])
+        long = resources.splade_encoder_resource(name, "fp32").encode_query(LONG_QUERIES[i])
         return encoding, predictions, long
 
     with ThreadPoolExecutor(SESSIONS) as pool:

@@ -1,26 +1,28 @@
-"""`python -m splade_demo fill-mask`: the DESIGN.md output shape, [MASK] input, and bad input."""
+"""`python -m splade_demo fill-mask`: the output shape of docs/architecture.md, [MASK] input, and bad input."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from transformers import pipeline
 
-from tests.conftest import REPO_ROOT
+
+@pytest.fixture()
+def cli(run_cli: Callable[..., subprocess.CompletedProcess[str]],
+        monkeypatch: pytest.MonkeyPatch) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`fill-mask ARGS` with `model` as the fill-mask model (in this process; the entry point is tested apart)."""
+    def run(*args: str, model: str | Path) -> subprocess.CompletedProcess[str]:
+        monkeypatch.setenv("SPLADE_DEMO_MLM_MODEL", str(model))
+        return run_cli("fill-mask", *args)
+
+    return run
 
 
-def cli(*args: str, model: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SPLADE_DEMO_MLM_MODEL": str(model), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "splade_demo", "fill-mask", *args], capture_output=True, text=True,
-                          cwd=REPO_ROOT, env=env, timeout=300)
-
-
-def test_each_word_shape_and_values(tiny_splade_dir: Path) -> None:
+def test_each_word_shape_and_values(cli: Callable[..., subprocess.CompletedProcess[str]], tiny_splade_dir: Path) -> None:
     result = cli("python memory management", "--k", "3", "--json", model=tiny_splade_dir)
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
@@ -33,14 +35,15 @@ def test_each_word_shape_and_values(tiny_splade_dir: Path) -> None:
         assert set(p) == {"token", "probability"} and p["probability"] == pytest.approx(e["score"], abs=1e-5)
 
 
-def test_explicit_masks(tiny_splade_dir: Path) -> None:
+def test_explicit_masks(cli: Callable[..., subprocess.CompletedProcess[str]], tiny_splade_dir: Path) -> None:
     result = cli("the", "[MASK]", "swallowed", "a", "[MASK]", "--json", model=tiny_splade_dir)
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert [(r["position"], r["token"], len(r["predictions"])) for r in rows] == [(1, "[MASK]", 10), (4, "[MASK]", 10)]
 
 
-def test_masked_words_are_capped_with_a_note(tiny_splade_dir: Path) -> None:
+def test_masked_words_are_capped_with_a_note(cli: Callable[..., subprocess.CompletedProcess[str]],
+                                              tiny_splade_dir: Path) -> None:
     text = " ".join(f"word{i}" for i in range(10))
     result = cli(text, "--k", "2", "--max-words", "4", "--json", model=tiny_splade_dir)
     assert result.returncode == 0, result.stderr
@@ -60,7 +63,8 @@ def test_masked_words_are_capped_with_a_note(tiny_splade_dir: Path) -> None:
         (["python"], "/nonexistent/model", "python -m splade_demo prefetch"),
     ],
 )
-def test_bad_input_is_one_error_line(tiny_splade_dir: Path, args: list[str], model: str | None, needle: str) -> None:
+def test_bad_input_is_one_error_line(cli: Callable[..., subprocess.CompletedProcess[str]], tiny_splade_dir: Path,
+                                     args: list[str], model: str | None, needle: str) -> None:
     result = cli(*args, "--json", model=model or tiny_splade_dir)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     error = [line for line in result.stderr.splitlines() if line.startswith("error: ")]

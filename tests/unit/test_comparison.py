@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
 
-from splade_demo.retrieval.bm25 import BM25Index
-from splade_demo.explain.comparison import compare_rankings, evaluate_all_methods, rank_changes, zero_overlap_hits
 from splade_demo.data.corpus import LabelledQuery, load_corpus
+from splade_demo.explain.comparison import compare_rankings, rank_changes, zero_overlap_hits
+from splade_demo.explain.splade_view import shared_terms
 from splade_demo.models.loading import load_mlm
-from splade_demo.retrieval.splade_encoder import SpladeEncoder, shared_terms
+from splade_demo.retrieval.bm25 import BM25Index
+from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate
+from splade_demo.retrieval.pipeline import Pipeline
+from splade_demo.retrieval.splade_encoder import SpladeEncoder
 from splade_demo.retrieval.splade_index import build_index
-from tests.conftest import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -84,23 +85,26 @@ def test_evaluate_all_methods_with_a_known_answer(encoder: SpladeEncoder, known_
     corpus_path, _ = known_answer
     corpus = load_corpus(str(corpus_path))
     queries = [LabelledQuery(f"q{i}", text, {source: 2}) for i, (source, text) in enumerate(DISTINCT.items())]
-    results = evaluate_all_methods(queries, BM25Index(corpus), encoder, build_index(encoder, corpus))
+    pipeline = Pipeline.from_components(BM25Index(corpus), encoder, build_index(encoder, corpus))
+    results = evaluate(queries, pipeline.ranker(["bm25", "splade", "hybrid"], EVAL_DEPTH))
     assert set(results) == {"bm25", "splade", "hybrid"}
     for method, per_query in results.items():
         for result in per_query:
             assert result.metrics == pytest.approx({"nDCG@10": 1.0, "R@10": 1.0, "RR": 1.0}), (method, result)
 
 
+@pytest.fixture()
+def cli_env(tiny_splade_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
+    monkeypatch.setenv("SPLADE_DEMO_CACHE", str(tmp_path / "cache"))
+
+
 def test_cli_evaluate_every_method_with_an_external_queries_file(
-    known_answer: tuple[Path, Path], tiny_splade_dir: Path, tmp_path: Path
+    known_answer: tuple[Path, Path], cli_env: None, run_cli: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:
     corpus_path, queries_path = known_answer
-    env = {**os.environ, "SPLADE_DEMO_SPLADE_MODEL": str(tiny_splade_dir), "SPLADE_DEMO_CACHE": str(tmp_path / "cache")}
-    result = subprocess.run(
-        [sys.executable, "-m", "splade_demo", "evaluate", "--queries", str(queries_path), "--methods", "bm25,splade,hybrid",
-         "--corpus", str(corpus_path), "--json"],
-        capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=600,
-    )
+    result = run_cli("evaluate", "--queries", str(queries_path), "--methods", "bm25,splade,hybrid",
+                     "--corpus", str(corpus_path), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert set(report) == {"bm25", "splade", "hybrid"}
@@ -108,15 +112,12 @@ def test_cli_evaluate_every_method_with_an_external_queries_file(
         assert metrics == pytest.approx({"nDCG@10": 1.0, "R@10": 1.0, "RR": 1.0})
 
 
-def test_search_hybrid_is_rrf_of_the_two_rankings(known_answer: tuple[Path, Path], tiny_splade_dir: Path,
-                                                  tmp_path: Path) -> None:
+def test_search_hybrid_is_rrf_of_the_two_rankings(known_answer: tuple[Path, Path], cli_env: None,
+                                                  run_cli: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     corpus_path, _ = known_answer
-    env = {**os.environ, "SPLADE_DEMO_SPLADE_MODEL": str(tiny_splade_dir), "SPLADE_DEMO_CACHE": str(tmp_path / "cache")}
 
     def search(method: str) -> list[dict]:
-        out = subprocess.run([sys.executable, "-m", "splade_demo", "search", "bread oven", "--method", method, "--k", "4",
-                              "--corpus", str(corpus_path), "--json"], capture_output=True, text=True, cwd=REPO_ROOT,
-                             env=env, timeout=600)
+        out = run_cli("search", "bread oven", "--method", method, "--k", "4", "--corpus", str(corpus_path), "--json")
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
 

@@ -226,7 +226,7 @@ def test_expansion_union_keeps_the_best_probability_and_marks_query_tokens() -> 
 
 def test_figures_escape_words_and_tokens() -> None:
     from splade_demo.figures.bert import expansion_bars, prediction_bars, prediction_grid, static_vs_contextual
-    from splade_demo.models.glove_vectors import Neighbour
+    from splade_demo.retrieval.neighbours import Neighbour
 
     masked = MaskedPosition(0, "<b>x</b>", [Prediction("<i>", 0.5), Prediction("&", 0.25)])
     result = FillMaskResult([masked], False, 3)

@@ -16,22 +16,21 @@ from splade_demo.retrieval.bm25 import BM25Index
 from splade_demo.cli import main
 from splade_demo.config import DEFAULT_GLOVE
 from splade_demo.data.corpus import LabelledQuery, load_corpus
-from splade_demo.models.glove_vectors import load_vectors, neighbours
+from splade_demo.models.glove_vectors import load_vectors
+from splade_demo.retrieval.neighbours import neighbours
+from splade_demo.explain.glove import before_after_metrics, compare_expansion, ranking_change
+from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate
 from splade_demo.retrieval.glove_expansion import (
     ADDED,
     IN_QUERY,
     LARGER_ELSEWHERE,
     NO_TERM,
     RAISED,
-    before_after_metrics,
-    compare_expansion,
-    evaluate_expansion,
     expand_query,
     explain_expansion,
-    ranking_change,
 )
+from splade_demo.retrieval.pipeline import Pipeline, glove_bm25_hits
 from splade_demo.retrieval.ranking import Hit, top_k
-from splade_demo.retrieval.pipeline import glove_bm25_hits
 
 
 def _cos(a: list[float], b: list[float]) -> float:
@@ -198,7 +197,8 @@ def test_before_after_metrics_by_hand() -> None:
 def test_evaluate_expansion(tiny_index: BM25Index, vectors: KeyedVectors) -> None:
     queries = [LabelledQuery("q1", "python memory management", {"c-api/memory": 2, "library/gc": 2}, "mismatch"),
                LabelledQuery("q2", "json decode error", {"library/json": 2}, "lexical")]
-    results = evaluate_expansion(queries, tiny_index, vectors, n=3, weight=0.5)
+    pipeline = Pipeline.from_components(tiny_index, vectors=vectors).with_expansion(n=3, weight=0.5)
+    results = evaluate(queries, pipeline.ranker(["bm25", "glove-bm25"], EVAL_DEPTH))
     assert set(results) == {"bm25", "glove-bm25"}
     for method, per_query in results.items():
         for q, r in zip(queries, per_query):

@@ -12,16 +12,6 @@ from splade_demo.models import catalog as mc
 from splade_demo.config import DEFAULT_GLOVE, DEFAULT_MLM_MODEL, DEFAULT_SPLADE_MODEL, Settings
 
 
-@pytest.fixture()
-def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from huggingface_hub import constants
-
-    cache = tmp_path / "hf"
-    cache.mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    return cache
-
-
 @pytest.fixture(autouse=True)
 def nothing_loaded() -> None:
     mc.forget_loaded()

@@ -7,30 +7,19 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from splade_demo.models import loading as models
+from splade_demo.cli import main
 from splade_demo.commands import prefetch
+from splade_demo.models import loading as models
 from splade_demo.config import DEFAULT_MLM_MODEL, DEFAULT_SPLADE_MODEL
 from splade_demo.models.hub_download import Snapshot, point_main_at
 from splade_demo.models.catalog import find
 from tests.conftest import REPO_ROOT
 
 SAFE_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
-
-
-@pytest.fixture()
-def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty Hugging Face cache for this test only."""
-    from huggingface_hub import constants
-
-    cache = tmp_path / "hf"
-    cache.mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    return cache
 
 
 def put_snapshot(cache: Path, name: str, commit: str, source: Path, ref: str | None = None) -> Path:
@@ -69,19 +58,25 @@ def cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 @pytest.mark.parametrize("offline_env", [{"HF_HUB_OFFLINE": "1"},
                                          {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"}])
-def test_offline_prefetch_fails_fast_with_one_line(offline_env: dict[str, str], tmp_path: Path) -> None:
-    env = {**offline_env, "HF_HUB_CACHE": str(tmp_path / "hf"), "SPLADE_DEMO_SPLADE_MODEL": "",
-           "SPLADE_DEMO_MLM_MODEL": ""}
-    started = time.perf_counter()
-    result = cli("prefetch", env=env)
-    elapsed = time.perf_counter() - started
-    assert result.returncode == 2
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: cannot download "), result.stderr
+def test_offline_prefetch_fails_fast_with_one_line(offline_env: dict[str, str], hf_cache: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    for name, value in {**offline_env, "SPLADE_DEMO_SPLADE_MODEL": "", "SPLADE_DEMO_MLM_MODEL": ""}.items():
+        monkeypatch.setenv(name, value)
+    probes: list[float] = []  # fast: at most one short probe, and no download is attempted
+    real_probe = models.host_reachable
+    monkeypatch.setattr(models, "host_reachable", lambda host, port=443, timeout_s=models.HUB_PROBE_TIMEOUT_S:
+                        probes.append(timeout_s) or real_probe(host, port, timeout_s))
+    monkeypatch.setattr(models, "download_model", lambda *a, **k: pytest.fail("must not download"))
+    code = main(["prefetch"])
+    result = capsys.readouterr()
+    assert code == 2
+    assert result.out == ""
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot download "), result.err
     assert DEFAULT_SPLADE_MODEL in lines[0] and DEFAULT_MLM_MODEL in lines[0]
     assert ("HF_HUB_OFFLINE" in lines[0]) if offline_env["HF_HUB_OFFLINE"] == "1" else ("unreachable" in lines[0])
-    assert elapsed < 5, f"took {elapsed:.1f} s"
+    assert probes == ([] if offline_env["HF_HUB_OFFLINE"] == "1" else [models.HUB_PROBE_TIMEOUT_S])
 
 
 def test_unreachable_hub_is_probed_once_and_nothing_downloads(hf_cache: Path, monkeypatch: pytest.MonkeyPatch,

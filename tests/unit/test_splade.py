@@ -10,24 +10,18 @@ import sys
 import warnings
 import weakref
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
 import torch
 
 from splade_demo.models.loading import LoadedMLM, load_mlm
-from splade_demo.retrieval.splade_encoder import (
-    SpladeEncoder,
-    is_special_or_piece,
-    quantized_copy,
-    plan_batches,
-    position_term_grid,
-    shared_terms,
-    splade_max_pool,
-    splade_max_pool_per_text,
-    term_weights,
-)
-from tests.conftest import REPO_ROOT, TINY_PASSAGES
+from splade_demo.explain.splade_view import position_term_grid, shared_terms, term_weights
+from splade_demo.models.quantize import quantized_copy
+from splade_demo.retrieval.sparse_terms import is_special_or_piece
+from splade_demo.retrieval.splade_encoder import SpladeEncoder, plan_batches, splade_max_pool, splade_max_pool_per_text
+from tests.conftest import REPO_ROOT, TINY_PASSAGES, ProgressRecorder
 
 QUERIES = ["python memory management", "free unused objects", "json decode error", "run code in parallel", "gc", "a"]
 LONG_TEXT = " ".join(p["text"] for p in TINY_PASSAGES) * 3  # well over 256 word pieces
@@ -139,8 +133,9 @@ def test_an_empty_query_is_a_clear_error(encoder: SpladeEncoder, text: str) -> N
 
 
 def test_progress_reports_every_document(encoder: SpladeEncoder) -> None:
-    calls: list[tuple[int, int]] = []
-    encoder.encode_documents(DOCUMENTS, batch_size=2, progress=lambda done, total: calls.append((done, total)))
+    progress = ProgressRecorder()
+    encoder.encode_documents(DOCUMENTS, batch_size=2, progress=progress)
+    calls = progress.calls
     assert calls[0][0] == 0 and calls[-1] == (len(DOCUMENTS), len(DOCUMENTS))
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
 
@@ -251,10 +246,10 @@ def test_int8_encoder_that_owns_its_model_keeps_no_fp32_weights(tiny_splade_dir:
         np.testing.assert_allclose(owner.encode_query(text).vector, same_copy.encode_query(text).vector, atol=1e-6)
 
 
-def test_cli_encode_prints_sorted_terms_and_nnz(tiny_splade_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_encode_prints_sorted_terms_and_nnz(tiny_splade_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                run_cli: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
-    result = subprocess.run([sys.executable, "-m", "splade_demo", "encode", "python memory management", "--top-k", "5", "--json"],
-                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    result = run_cli("encode", "python memory management", "--top-k", "5", "--json")
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)
     assert set(output) == {"terms", "nnz"} and len(output["terms"]) == 5

@@ -6,9 +6,8 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -26,20 +25,12 @@ from splade_demo.retrieval.splade_index import (
     is_cached,
     load_or_build_index,
 )
-from tests.conftest import REPO_ROOT
+from tests.conftest import ProgressRecorder
 
 
 @pytest.fixture(scope="module")
 def encoder(tiny_splade_dir: Path) -> SpladeEncoder:
     return SpladeEncoder(load_mlm(str(tiny_splade_dir)))
-
-
-class Counter:
-    def __init__(self) -> None:
-        self.calls: list[tuple[int, int]] = []
-
-    def __call__(self, done: int, total: int) -> None:
-        self.calls.append((done, total))
 
 
 def test_scores_are_dot_products_and_rank_the_right_passage(encoder: SpladeEncoder, tiny_corpus_path: Path, tmp_path: Path) -> None:
@@ -59,11 +50,11 @@ def test_scores_are_dot_products_and_rank_the_right_passage(encoder: SpladeEncod
 def test_the_cache_is_reused_on_a_second_run(encoder: SpladeEncoder, tiny_corpus_path: Path, tmp_path: Path) -> None:
     corpus = load_corpus(str(tiny_corpus_path))
     assert not is_cached(encoder, corpus, tmp_path)
-    first_progress = Counter()
+    first_progress = ProgressRecorder()
     first = load_or_build_index(encoder, corpus, tmp_path, progress=first_progress)
     assert first_progress.calls and not first.from_cache and first.path == index_cache_path(encoder, corpus, tmp_path)
     assert is_cached(encoder, corpus, tmp_path)
-    second_progress = Counter()
+    second_progress = ProgressRecorder()
     second = load_or_build_index(encoder, load_corpus(str(tiny_corpus_path)), tmp_path, progress=second_progress)
     assert second.from_cache and not second_progress.calls  # nothing was encoded
     assert second.key == first.key
@@ -148,19 +139,16 @@ def test_one_shared_build_in_the_background(encoder: SpladeEncoder, tiny_corpus_
 def test_a_failed_build_reports_its_error(encoder: SpladeEncoder, tiny_corpus_path: Path, tmp_path: Path) -> None:
     build = IndexBuild(encoder, load_corpus(str(tiny_corpus_path)), tmp_path, batch_size=0)  # invalid: raises inside
     build.start()
-    assert build.wait(timeout=60) is None
-    deadline = time.monotonic() + 10
-    while not build.status().finished and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert build.wait(timeout=60) is None  # joined: the thread has ended
     assert build.status().finished and "batch_size" in (build.status().error or "")
 
 
-def test_cli_index_then_search(tiny_splade_dir: Path, tiny_corpus_path: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "SPLADE_DEMO_SPLADE_MODEL": str(tiny_splade_dir), "SPLADE_DEMO_CACHE": str(tmp_path)}
-
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "splade_demo", *args], capture_output=True, text=True,
-                              cwd=REPO_ROOT, env=env, timeout=300)
+def test_cli_index_then_search(tiny_splade_dir: Path, tiny_corpus_path: Path, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch,
+                               run_cli: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
+    monkeypatch.setenv("SPLADE_DEMO_CACHE", str(tmp_path))
+    cli = run_cli
 
     first = cli("index", "--corpus", str(tiny_corpus_path), "--json")
     assert first.returncode == 0, first.stderr

@@ -1,0 +1,222 @@
+"""Cached resources and results, shared by every session.
+
+Models, indexes and the pipeline are `st.cache_resource` (shared, never mutated; model calls hold the
+LoadedMLM's lock). Results are `st.cache_data`, or a `ResultStore` when they show their own progress.
+torch and gensim are imported only when a page first needs them.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from splade_demo.app.progress import wait_for_build
+from splade_demo.app.results import ResultStore
+from splade_demo.config import Settings
+from splade_demo.data.corpus import Corpus, CorpusError, LabelledQuery, find_labelled, load_corpus, load_queries
+from splade_demo.explain.fill_mask import FillMaskResult, MaskedPosition, predict, predict_word
+from splade_demo.models.catalog import note_loaded
+from splade_demo.models.loading import LoadedMLM, load_mlm
+from splade_demo.retrieval.bm25 import BM25Index
+from splade_demo.retrieval.pipeline import METHODS, Pipeline, Sources
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
+
+    from splade_demo.explain.glove import ExpansionComparison, WordNeighbours
+    from splade_demo.models.glove_vectors import LoadedVectors
+    from splade_demo.retrieval.evaluation import QueryResult
+    from splade_demo.retrieval.splade_encoder import SpladeEncoder, SpladeEncoding
+    from splade_demo.retrieval.splade_index import IndexBuild, SpladeIndex
+
+EVALUATIONS_KEPT = 8  # page 5's evaluations (one per model, precision, corpus...) kept for every session
+
+
+# -- the corpus and the labelled queries ------------------------------------------------------
+@st.cache_resource(show_spinner="Loading the corpus…")
+def corpus_resource(spec: str) -> Corpus:
+    return load_corpus(spec)
+
+
+@st.cache_resource(show_spinner="Indexing the corpus for BM25…")
+def bm25_resource(spec: str) -> BM25Index:
+    return BM25Index(corpus_resource(spec))
+
+
+@st.cache_resource(show_spinner=False)
+def queries_resource() -> list[LabelledQuery]:
+    """The labelled queries; raises CorpusError for a missing or bad file."""
+    return load_queries()
+
+
+def queries_problem() -> str | None:
+    """Why the labelled queries cannot be used, or None when they can."""
+    try:
+        queries_resource()
+    except CorpusError as exc:
+        return str(exc)
+    return None
+
+
+def labelled_query(query: str) -> LabelledQuery | None:
+    """The labelled query matching the shared query; None if there is none or the queries file is bad."""
+    try:
+        return find_labelled(query, queries_resource())
+    except CorpusError:
+        return None
+
+
+# -- masked-LM and fill-mask ------------------------------------------------------------------
+@st.cache_resource(show_spinner="Loading the model (first use only)…")
+def mlm_resource(name: str) -> LoadedMLM:
+    """A masked-LM model shared by every session (fill-mask or SPLADE)."""
+    loaded = load_mlm(name)
+    note_loaded(name)  # the sidebar's model status shows it as loaded
+    return loaded
+
+
+@st.cache_data(max_entries=256, show_spinner="Asking the masked-LM…")
+def fill_mask_result(model_name: str, text: str, k: int, max_words: int | None = None) -> FillMaskResult:
+    """Fill-mask predictions for `text` (each word masked in turn, or its own [MASK]s), cached."""
+    return predict(mlm_resource(model_name), text, k, max_words=max_words)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def fill_mask_word(model_name: str, text: str, word: str, k: int) -> MaskedPosition | None:
+    """Predictions for the first occurrence of `word` in `text` masked (None if absent), cached."""
+    return predict_word(mlm_resource(model_name), text, word, k)
+
+
+# -- static vectors ---------------------------------------------------------------------------
+@st.cache_resource(show_spinner="Loading GloVe vectors…")
+def glove_loaded(name: str, cache_dir: str) -> "LoadedVectors":
+    """The static vectors with what was loaded and any fallback notice (shared, never mutated)."""
+    from splade_demo.models.glove_vectors import load_vectors_report
+
+    return load_vectors_report(name, Path(cache_dir))
+
+
+@st.cache_resource(show_spinner="Loading GloVe vectors…")
+def glove_resource(name: str, cache_dir: str) -> "KeyedVectors":
+    """The static vectors (GloVe) shared by every session: memory-mapped, norms filled, never mutated.
+
+    Raises glove_vectors.VectorsUnavailable for a bad setting; `glove_loaded(...).notice` tells of a fallback.
+    """
+    return glove_loaded(name, cache_dir).vectors
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def glove_query_neighbours(name: str, cache_dir: str, query: str, k: int) -> list["WordNeighbours"]:
+    """Each query word's GloVe neighbours (stop words and out-of-vocabulary words flagged), cached."""
+    from splade_demo.explain.glove import query_neighbours
+
+    return query_neighbours(glove_resource(name, cache_dir), query, k)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def glove_comparison(name: str, cache_dir: str, corpus: str, query: str, n: int, weight: float) -> "ExpansionComparison":
+    """BM25 and GloVe-expanded BM25 rankings of one query, cached."""
+    from splade_demo.explain.glove import compare_expansion
+
+    return compare_expansion(bm25_resource(corpus), glove_resource(name, cache_dir), query, n, weight)
+
+
+# -- SPLADE -----------------------------------------------------------------------------------
+@st.cache_resource(show_spinner="Loading the SPLADE model (first use only)…")
+def splade_encoder_resource(model_name: str, precision: str) -> "SpladeEncoder":
+    """The SPLADE encoder shared by every session.
+
+    fp32 uses `mlm_resource(model_name)` as it is. int8 loads the model for itself and keeps only
+    its int8 copy, so the fp32 weights do not stay in memory next to it.
+    """
+    from splade_demo.retrieval.splade_encoder import SpladeEncoder
+
+    if precision != "int8":
+        return SpladeEncoder(mlm_resource(model_name), precision=precision)  # type: ignore[arg-type]
+    encoder = SpladeEncoder(load_mlm(model_name), precision="int8", owns_model=True)
+    note_loaded(model_name)
+    return encoder
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def splade_query_encoding(model_name: str, precision: str, text: str) -> "SpladeEncoding":
+    """A query's SPLADE vector and per-position activations at the encoder's precision, cached."""
+    return splade_encoder_resource(model_name, precision).encode_query(text)
+
+
+@st.cache_resource(show_spinner=False)
+def _splade_index_build(model_name: str, precision: str, corpus_spec: str, cache_dir: str) -> "IndexBuild":
+    """One build per model, precision, corpus and cache folder, shared by every session."""
+    from splade_demo.retrieval.splade_index import IndexBuild
+
+    return IndexBuild(splade_encoder_resource(model_name, precision), corpus_resource(corpus_spec), Path(cache_dir))
+
+
+def splade_index_resource(model_name: str, precision: str, corpus_spec: str, cache_dir: str) -> "SpladeIndex":
+    """The SPLADE document vectors: from disk when cached, otherwise built once for every session.
+
+    The build runs in a background thread (a rerun does not stop it; a second session waits for the
+    same build). Meanwhile this page shows its progress (`progress.wait_for_build`).
+    Raises ModelUnavailable, CorpusError or IndexBuildError.
+    """
+    return wait_for_build(_splade_index_build(model_name, precision, corpus_spec, cache_dir), model_name)
+
+
+# -- the pipeline and the evaluation over every labelled query --------------------------------
+@st.cache_resource(show_spinner=False)
+def pipeline_resource(settings: Settings) -> Pipeline:
+    """Every method's ranker for these settings, over the resources above (each loaded on first use)."""
+    cache_dir = str(settings.cache_dir)
+    return Pipeline(Sources(
+        corpus=partial(corpus_resource, settings.corpus),
+        bm25=partial(bm25_resource, settings.corpus),
+        vectors=partial(glove_resource, settings.glove, cache_dir),
+        encoder=partial(splade_encoder_resource, settings.splade_model, settings.precision),
+        splade_index=partial(splade_index_resource, settings.splade_model, settings.precision, settings.corpus,
+                             cache_dir),
+    ))
+
+
+@st.cache_data(max_entries=16, show_spinner="Ranking every labelled query twice…")
+def glove_evaluation(settings: Settings, n: int, weight: float) -> dict[str, list["QueryResult"]]:
+    """Per-query metrics of BM25 and GloVe-expanded BM25 over the labelled queries, cached."""
+    from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate
+
+    ranker = pipeline_resource(settings).with_expansion(n, weight).ranker(["bm25", "glove-bm25"], EVAL_DEPTH)
+    return evaluate(queries_resource(), ranker)
+
+
+@st.cache_resource(show_spinner=False)
+def _evaluation_store() -> ResultStore[dict[str, list["QueryResult"]]]:
+    """Evaluation results by settings, shared by every session (filled by `evaluation_resource`)."""
+    return ResultStore(EVALUATIONS_KEPT)
+
+
+def evaluation_resource(settings: Settings) -> dict[str, list["QueryResult"]]:
+    """Per-query metrics of every method over the labelled queries; the first call shows progress.
+
+    GloVe-BM25 is left out when the static vectors cannot be loaded."""
+    from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate
+
+    def compute() -> dict[str, list["QueryResult"]]:
+        pipeline = pipeline_resource(settings)
+        pipeline.sources.encoder(), pipeline.sources.splade_index()  # loaded before the progress bar shows
+        try:
+            pipeline.sources.vectors()
+            methods = list(METHODS)
+        except Exception:  # noqa: BLE001 - GloVe is optional here: the table then leaves it out
+            methods = [m for m in METHODS if m != "glove-bm25"]
+        queries = queries_resource()
+        bar = st.progress(0.0, text=f"Evaluating {len(queries)} labelled queries (first time only)…")
+        results = evaluate(
+            queries, pipeline.ranker(methods, EVAL_DEPTH),
+            on_progress=lambda done, total: bar.progress(done / total, text=f"Evaluated {done} of {total} queries…"),
+        )
+        bar.empty()
+        return results
+
+    key = (settings.splade_model, settings.precision, settings.corpus, str(settings.cache_dir), settings.glove)
+    return _evaluation_store().get_or_compute(key, compute)

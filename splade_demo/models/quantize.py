@@ -1,0 +1,99 @@
+"""int8 copies of a model (dynamic quantisation of its Linear layers) and a probe for native bf16 on this CPU.
+
+Dynamic quantisation (Jacob et al. 2018, "Quantization and Training of Neural Networks for Efficient
+Integer-Arithmetic-Only Inference"): Linear weights are stored as int8 with one scale per output channel,
+activations are quantised per batch at run time. The copy is made layer by layer, so the fp32 and int8
+weights are never resident together (see `quantized_copy`).
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Collection
+
+import torch
+
+from splade_demo.models.mapped_pages import Releaser, page_releaser
+
+
+def quantized_copy(model: torch.nn.Module, share_tensors: bool = True) -> torch.nn.Module:
+    """An int8 copy of `model` (dynamic quantisation of its Linear layers); `model` is untouched.
+
+    Weights get one scale per output channel: per-tensor scales moved the tiny SPLADE's top-10 pages
+    (overlap 0.94 with fp32 on the labelled queries; 0.96 per channel, benchmarks/bench_encode.py).
+    Only the module tree is copied: while it is made, the copy shares every fp32 tensor with `model`
+    (read-only), so it never holds a second fp32 model.
+
+    `share_tensors=False` is for a `model` that will be dropped afterwards: the tensors that stay fp32
+    (embeddings, LayerNorm, biases) are cloned first, so the copy keeps no reference to `model`'s memory,
+    and each fp32 Linear weight's memory-mapped pages are given back once its int8 version exists
+    (splade_demo.models.mapped_pages), so the fp32 and int8 weights are never resident together.
+    """
+    shared = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+    skeleton = copy.deepcopy(model, memo=shared)
+    release = None
+    if not share_tensors:  # before quantising: the int8 layers keep their fp32 bias tensors as given
+        _clone_tensors(skeleton, keep=_linear_only_weights(skeleton))
+        release = page_releaser()
+    _quantize_linear_layers(skeleton, release)
+    return skeleton.eval()
+
+
+def _quantize_linear_layers(model: torch.nn.Module, release: Releaser | None) -> None:
+    """Swap each torch.nn.Linear for its dynamic int8 version, as `torch.ao.quantization.quantize_dynamic`
+    does with a per-channel qconfig, one layer at a time; `release(weight)` after each."""
+    qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        for parent in list(model.modules()):
+            for name, child in list(parent.named_children()):
+                if type(child) is torch.nn.Linear:
+                    child.qconfig = qconfig
+                    setattr(parent, name, torch.ao.nn.quantized.dynamic.Linear.from_float(child))
+                    if release is not None:
+                        release(child.weight)
+
+
+def _linear_only_weights(module: torch.nn.Module) -> set[int]:
+    """Ids of the Linear weights that no other kind of layer uses (a tied decoder shares the embeddings')."""
+    linear = {id(m.weight) for m in module.modules() if isinstance(m, torch.nn.Linear)}
+    other = {id(p) for m in module.modules() if not isinstance(m, torch.nn.Linear) for p in m.parameters(recurse=False)}
+    return linear - other
+
+
+def _clone_tensors(module: torch.nn.Module, keep: Collection[int] = ()) -> None:
+    """Give every parameter and buffer of `module` its own memory, except those whose id is in `keep`.
+
+    Tied tensors stay tied (one clone each)."""
+    clones: dict[int, torch.Tensor] = {id(t): t for t in [*module.parameters(), *module.buffers()] if id(t) in keep}
+
+    def own(tensor: torch.Tensor, as_parameter: bool) -> torch.Tensor:
+        if id(tensor) not in clones:
+            copied = tensor.detach().clone()
+            clones[id(tensor)] = torch.nn.Parameter(copied, requires_grad=False) if as_parameter else copied
+        return clones[id(tensor)]
+
+    for sub in module.modules():
+        for name, param in sub._parameters.items():
+            if param is not None:
+                sub._parameters[name] = own(param, as_parameter=True)  # type: ignore[assignment]
+        for name, buffer in sub._buffers.items():
+            if buffer is not None:
+                sub._buffers[name] = own(buffer, as_parameter=False)
+
+
+def bf16_autocast_works() -> bool:
+    """True when CPU autocast to bfloat16 runs a Linear layer here on native bf16 kernels.
+
+    Without avx512_bf16/AMX, oneDNN emulates bf16: about 5x slower than fp32 (benchmarks/bench_encode.py).
+    """
+    try:
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return False
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            out = torch.nn.functional.linear(torch.ones(2, 4), torch.ones(3, 4))
+        return out.dtype == torch.bfloat16
+    except (RuntimeError, TypeError, AttributeError):
+        return False
