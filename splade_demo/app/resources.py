@@ -19,6 +19,7 @@ from splade_demo.config import Settings
 from splade_demo.data.corpus import Corpus, CorpusError, LabelledQuery, find_labelled, load_corpus, load_queries
 from splade_demo.explain.fill_mask import FillMaskResult, MaskedPosition, predict, predict_word
 from splade_demo.models.catalog import note_loaded
+from splade_demo.app.download import download_with_progress
 from splade_demo.models.loading import LoadedMLM, load_mlm
 from splade_demo.retrieval.bm25 import BM25Index
 from splade_demo.retrieval.pipeline import METHODS, Pipeline, Sources
@@ -70,9 +71,14 @@ def labelled_query(query: str) -> LabelledQuery | None:
 
 
 # -- masked-LM and fill-mask ------------------------------------------------------------------
-@st.cache_resource(show_spinner="Loading the model (first use only)…")
 def mlm_resource(name: str) -> LoadedMLM:
-    """A masked-LM model shared by every session (fill-mask or SPLADE)."""
+    """A masked-LM model shared by every session (fill-mask or SPLADE); a first download shows its progress."""
+    download_with_progress(name)
+    return _mlm_loaded(name)
+
+
+@st.cache_resource(show_spinner="Loading the model (first use only)…")
+def _mlm_loaded(name: str) -> LoadedMLM:
     loaded = load_mlm(name)
     note_loaded(name)  # the sidebar's model status shows it as loaded
     return loaded
@@ -125,11 +131,15 @@ def glove_comparison(name: str, cache_dir: str, corpus: str, query: str, n: int,
 
 
 # -- SPLADE -----------------------------------------------------------------------------------
-@st.cache_resource(show_spinner="Loading the SPLADE model (first use only)…")
 def splade_encoder_resource(model_name: str, precision: str) -> "SpladeEncoder":
-    """The SPLADE encoder shared by every session.
+    """The SPLADE encoder shared by every session; a first download shows its progress."""
+    download_with_progress(model_name)
+    return _splade_encoder_loaded(model_name, precision)
 
-    fp32 uses `mlm_resource(model_name)` as it is. int8 loads the model for itself and keeps only
+
+@st.cache_resource(show_spinner="Loading the SPLADE model (first use only)…")
+def _splade_encoder_loaded(model_name: str, precision: str) -> "SpladeEncoder":
+    """fp32 uses `mlm_resource(model_name)` as it is. int8 loads the model for itself and keeps only
     its int8 copy, so the fp32 weights do not stay in memory next to it.
     """
     from splade_demo.retrieval.splade_encoder import SpladeEncoder
