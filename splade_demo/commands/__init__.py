@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 COMMAND_MODULES: tuple[str, ...] = ("search", "encode", "fill_mask", "neighbours", "evaluate", "index", "prefetch")
@@ -66,3 +67,19 @@ def render_text(result: object) -> str:
     if isinstance(result, list) and result and isinstance(result[0], dict) and "rank" in result[0]:
         return "\n".join(f"{r['rank']:>3}  {r['score']:8.3f}  {r['source']:<28} {r['title']}" for r in result)
     return json.dumps(result, indent=2, ensure_ascii=False)
+
+
+class DownloadProgressLine:
+    """A model download's bytes so far on stderr: one line per 10 % of its files (`hub_download.ProgressCallback`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.reported = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        from splade_demo.models.catalog import human_size
+
+        step = 10 if total <= 0 else min(10, int(10 * done / total))
+        if step > self.reported:
+            self.reported = step
+            print(f"downloading {self.name}: {human_size(done)} of {human_size(total)}", file=sys.stderr, flush=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from splade_demo.commands import UsageError, add_common, clean_text
+from splade_demo.commands import DownloadProgressLine, UsageError, add_common, clean_text
 from splade_demo.config import load_settings
 
 MAX_TOP_K = 30_522
@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
     settings = load_settings()  # the precision of the app's page 4 and of `search --method splade`
-    encoder = SpladeEncoder(load_mlm(settings.splade_model), precision=settings.precision, owns_model=True)
+    loaded = load_mlm(settings.splade_model, on_progress=DownloadProgressLine(settings.splade_model))
+    encoder = SpladeEncoder(loaded, precision=settings.precision, owns_model=True)
     encoding = encoder.encode_query(text)
     terms = [{"term": term, "weight": weight} for term, weight in encoding.top_terms(encoder.vocab, args.top_k)]
     return {"terms": terms, "nnz": encoding.nnz}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from splade_demo.commands import UsageError, add_common, clean_text
+from splade_demo.commands import DownloadProgressLine, UsageError, add_common, clean_text
 
 MAX_K = 1000
 DEFAULT_MAX_WORDS = 64  # each masked word re-reads the text: 64 x 100 tokens ~ 12 s at BERT-base's ~550 tokens/s on 2 cores
@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> object:
         raise UsageError(f"--k must be between 1 and {MAX_K} (got {args.k})")
     if not 1 <= args.max_words <= MAX_WORDS_LIMIT:
         raise UsageError(f"--max-words must be between 1 and {MAX_WORDS_LIMIT} (got {args.max_words})")
-    result = predict(load_mlm(load_settings().mlm_model), text, args.k, max_words=args.max_words)
+    model_name = load_settings().mlm_model
+    loaded = load_mlm(model_name, on_progress=DownloadProgressLine(model_name))
+    result = predict(loaded, text, args.k, max_words=args.max_words)
     if result.words_left_out:
         print(f"note: the text has {len(result.positions) + result.words_left_out:,} words; only the first "
               f"{len(result.positions)} were masked (--max-words)", file=sys.stderr)

@@ -16,10 +16,9 @@ set), it stops at once: `error: ...`, exit 2, within the hub probe's ~2 s.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from splade_demo.commands import UsageError, add_common
+from splade_demo.commands import DownloadProgressLine, UsageError, add_common
 from splade_demo.config import Settings, load_settings
 from splade_demo.models.hub_download import ModelUnavailable, cached_snapshot, fetch_snapshot, point_main_at
 from splade_demo.models.catalog import CatalogEntry, ModelStatus, catalog_status, find, human_size
@@ -60,7 +59,7 @@ def run(args: argparse.Namespace) -> object:
     notes: list[str] = []
     for name, revision in missing:
         try:
-            snapshot = fetch_snapshot(name, revision, on_progress=_ProgressLine(name))
+            snapshot = fetch_snapshot(name, revision, on_progress=DownloadProgressLine(name))
         except ModelUnavailable as exc:
             failures.append(" ".join(str(exc).split()))
             failed.add(name)
@@ -109,20 +108,6 @@ def _convert_bin_weights(names: list[str]) -> list[str]:
         except ModelUnavailable as exc:
             failures.append(" ".join(str(exc).split()))
     return failures
-
-
-class _ProgressLine:
-    """Bytes so far on stderr: one line per 10 % of a model's files (and at the end)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.reported = -1
-
-    def __call__(self, done: int, total: int) -> None:
-        step = 10 if total <= 0 else min(10, int(10 * done / total))
-        if step > self.reported:
-            self.reported = step
-            print(f"{self.name}: {human_size(done)} of {human_size(total)}", file=sys.stderr, flush=True)
 
 
 def _prepare_glove(settings: Settings) -> str:

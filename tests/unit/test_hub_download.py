@@ -215,3 +215,15 @@ def test_a_hub_that_answers_too_late_is_a_clear_message(hub: LocalHub, layouts: 
     assert "did not answer in time" in line and "failed twice" in line
     api_calls = [r for r in hub.requests if r[1].startswith("/api/models/org/splade")]
     assert len(api_calls) == 2  # asked, then retried once
+
+
+def test_first_use_without_prefetch_downloads_and_says_how_far_it_got(hub: LocalHub, layouts: dict,
+                                                                      tmp_path: Path) -> None:
+    hub.add("org/splade", layouts["bin"])
+    result = run_cli(hub, tmp_path, "fill-mask", QUERY, "--json", **only_model("org/splade"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)  # the predictions
+    progress = [line for line in result.stderr.splitlines() if line.startswith("downloading org/splade: ")]
+    assert progress, result.stderr
+    done, total = progress[-1].removeprefix("downloading org/splade: ").split(" of ")
+    assert done == total  # the last line: every byte of config, tokenizer and weights
