@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from splade_demo.models.hub_download import cached_snapshot, fetch_snapshot
 from splade_demo.models.catalog import human_size
+from splade_demo.models.hub_download import cached_snapshot, fetch_snapshot
 from splade_demo.models.loading import hub_offline, hub_reachable, is_hub_id, pinned_revision
 
 

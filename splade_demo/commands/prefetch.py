@@ -20,8 +20,8 @@ from pathlib import Path
 
 from splade_demo.commands import DownloadProgressLine, UsageError, add_common
 from splade_demo.config import Settings, load_settings
-from splade_demo.models.hub_download import ModelUnavailable, cached_snapshot, fetch_snapshot, point_main_at
 from splade_demo.models.catalog import CatalogEntry, ModelStatus, catalog_status, find, human_size
+from splade_demo.models.hub_download import ModelUnavailable, cached_snapshot, fetch_snapshot, point_main_at
 from splade_demo.models.loading import hub_endpoint, hub_offline, hub_reachable, is_hub_id, locate_model
 
 

@@ -18,8 +18,9 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Literal
+from typing import Callable, Iterable, Literal, TypeVar
 
+T = TypeVar("T")
 Layout = Literal["safetensors", "pytorch .bin"]
 ProgressCallback = Callable[[int, int], None]  # (bytes so far, total bytes)
 
@@ -63,9 +64,9 @@ def choose_layout(files: Iterable[str]) -> Layout | None:
     from fnmatch import fnmatchcase
 
     top_level = [f for f in files if "/" not in f]
-    for layout in ("safetensors", "pytorch .bin"):
-        if any(fnmatchcase(f, p) for f in top_level for p in WEIGHT_PATTERNS[layout]):  # type: ignore[index]
-            return layout  # type: ignore[return-value]
+    for layout, patterns in WEIGHT_PATTERNS.items():  # safetensors first (insertion order)
+        if any(fnmatchcase(f, p) for f in top_level for p in patterns):
+            return layout
     return None
 
 
@@ -86,11 +87,11 @@ def cached_snapshot(name: str, revision: str | None = None) -> Snapshot | None:
     for layout in WEIGHT_PATTERNS:
         try:
             folder = Path(snapshot_download(name, revision=revision, local_files_only=True,
-                                            allow_patterns=patterns_for(layout)))  # type: ignore[arg-type]
+                                            allow_patterns=patterns_for(layout)))
         except (LocalEntryNotFoundError, OSError, ValueError):  # IncompleteSnapshotError is a LocalEntryNotFoundError
             return None
         if (folder / "config.json").is_file() and folder_layout(folder) == layout:
-            return Snapshot(name, folder, folder.name, layout)  # type: ignore[arg-type]
+            return Snapshot(name, folder, folder.name, layout)
     return None
 
 
@@ -170,10 +171,11 @@ def _watch(download: Callable[[], Path], blobs: Path, total: int, on_progress: P
     if isinstance(result, BaseException):
         raise result
     on_progress(total, total)
-    return result  # type: ignore[return-value]
+    assert isinstance(result, Path)
+    return result
 
 
-def _with_retry(name: str, call: Callable[[], object]) -> object:  # type: ignore[type-arg]
+def _with_retry(name: str, call: Callable[[], T]) -> T:
     """Run a hub call; retry once on a connection problem; turn every hub failure into one clear line."""
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 

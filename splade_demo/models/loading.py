@@ -18,7 +18,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 from splade_demo.config import load_cache_dir
-from splade_demo.models.hub_download import ModelUnavailable, ProgressCallback, cached_snapshot, fetch_snapshot, hub_endpoint
+from splade_demo.models.hub_download import (
+    ModelUnavailable,
+    ProgressCallback,
+    cached_snapshot,
+    fetch_snapshot,
+    hub_endpoint,
+)
 from splade_demo.models.weights import safetensors_folder
 
 PREFETCH_HINT = "python -m splade_demo prefetch"
