@@ -109,7 +109,7 @@ def test_a_missing_model_gives_a_message_and_other_pages_keep_working(monkeypatc
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     network: list[str] = []  # offline: the model is looked up in the cache only, never probed for or downloaded
     monkeypatch.setattr(loading, "hub_reachable", lambda *a, **k: network.append("probe") or False)
-    monkeypatch.setattr(loading, "download_model", lambda *a, **k: network.append("download"))
+    monkeypatch.setattr(loading, "fetch_snapshot", lambda *a, **k: network.append("download"))
     at = open_page(PAGE, "python memory management")
     assert network == []
     assert not at.exception, [e.value for e in at.exception]
