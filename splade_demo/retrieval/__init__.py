@@ -1,0 +1,1 @@
+"""Retrieval: analyzer, BM25, SPLADE encoding and index, fusion, ranking, engines. No Streamlit."""
