@@ -9,7 +9,8 @@ from splade_demo.commands.search import _tqdm_progress
 from splade_demo.config import load_settings
 from splade_demo.corpus import load_queries
 from splade_demo.evaluation import EVAL_DEPTH, evaluate_method, mean_metrics
-from splade_demo.search import METHODS, Searcher
+from splade_demo.retrieval.engines.searcher import open_searcher
+from splade_demo.search import METHODS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--queries", default=None, help="a labelled-queries JSONL file (default: the project's)")
     parser.add_argument("--methods", default="bm25", help=f"comma-separated, from {','.join(METHODS)}")
     parser.add_argument("--by-kind", action="store_true", help="also report means per query kind")
-    add_common(parser, corpus=True)
+    add_common(parser, corpus=True, engine=True)
     parser.set_defaults(run=run)
 
 
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     if not methods or unknown:
         raise UsageError(f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}")
     queries = load_queries(args.queries)
-    searcher = Searcher(load_settings(), args.corpus, progress=_tqdm_progress())
+    searcher = open_searcher(load_settings(), args.corpus, args.engine, progress=_tqdm_progress())
     report: dict[str, dict[str, float]] = {}
     for method in methods:
         results = evaluate_method(queries, lambda text, m=method: searcher.rank(m, text, EVAL_DEPTH))

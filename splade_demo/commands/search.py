@@ -6,7 +6,8 @@ import argparse
 
 from splade_demo.commands import UsageError, add_common, clean_text
 from splade_demo.config import load_settings
-from splade_demo.search import METHODS, Searcher
+from splade_demo.retrieval.engines.searcher import open_searcher
+from splade_demo.search import METHODS
 
 MAX_K = 1000
 
@@ -16,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("query", help="the search query")
     parser.add_argument("--method", default="bm25", choices=METHODS)
     parser.add_argument("--k", type=int, default=10, help="number of results (1-1000)")
-    add_common(parser, corpus=True)
+    add_common(parser, corpus=True, engine=True)
     parser.set_defaults(run=run)
 
 
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
     query = clean_text(args.query)
     if not 1 <= args.k <= MAX_K:
         raise UsageError(f"--k must be between 1 and {MAX_K}")
-    searcher = Searcher(load_settings(), args.corpus, progress=_tqdm_progress())
+    searcher = open_searcher(load_settings(), args.corpus, args.engine, progress=_tqdm_progress())
     return [hit.as_contract() for hit in searcher.rank(args.method, query, args.k)]
 
 
