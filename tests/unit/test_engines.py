@@ -31,7 +31,7 @@ from splade_demo.splade_index import load_or_build_index
 from tests.conftest import REPO_ROOT, write_tiny_corpus
 
 pytest.importorskip("milvus_lite")
-DEMO_PASSAGES = 100
+DEMO_PASSAGES = 60
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +206,13 @@ def test_a_wrong_token_and_other_failures_are_one_line(monkeypatch: pytest.Monke
 
     refused = engine_error(MilvusException(code=1800, message="auth check failure, please check username"), "milvus:x")
     assert "refused the credentials" in str(refused) and "SPLADE_DEMO_MILVUS_TOKEN" in str(refused)
+    import grpc
+
+    class Unauthenticated(grpc.RpcError):
+        def code(self) -> grpc.StatusCode:
+            return grpc.StatusCode.UNAUTHENTICATED
+
+    assert "refused the credentials" in str(engine_error(Unauthenticated("missing authorization in header"), "m"))
     monkeypatch.setenv("SPLADE_DEMO_PUBLIC", "1")
     other = engine_error(MilvusException(code=65535, message="segment /var/lib/milvus/x failed"), "milvus (server)")
     assert "/var/lib" not in str(other)

@@ -138,11 +138,15 @@ def engine_error(exc: BaseException, where: str) -> EngineError:
     """One line for a pymilvus/gRPC failure: refused credentials, unreachable, or what Milvus said."""
     message = " ".join(str(getattr(exc, "message", "") or exc).split())
     code = getattr(exc, "code", None)
+    if callable(code):  # a grpc.RpcError: code() is a grpc.StatusCode
+        with contextlib.suppress(Exception):
+            code = getattr(code(), "name", None)
     lowered = message.lower()
-    if code in (1800, 2) or any(word in lowered for word in AUTH_WORDS):
+    if code in (1800, "UNAUTHENTICATED", "PERMISSION_DENIED") or any(word in lowered for word in AUTH_WORDS):
         return EngineError(f"Milvus at {where} refused the credentials: check SPLADE_DEMO_MILVUS_TOKEN "
                            "(an API key, or user:password)")
-    if any(word in lowered for word in ("unavailable", "fail connecting", "connection refused", "deadline")):
+    if code in ("UNAVAILABLE", "DEADLINE_EXCEEDED") or any(
+            word in lowered for word in ("unavailable", "fail connecting", "connection refused", "deadline")):
         return EngineError(f"cannot reach Milvus at {where}; is the server running?")
     detail = "" if is_public() else f": {message[:200]}"
     return EngineError(f"Milvus at {where} failed ({type(exc).__name__}){detail}")
