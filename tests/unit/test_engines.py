@@ -244,6 +244,22 @@ def test_cli_search_through_milvus_equals_memory(built, monkeypatch: pytest.Monk
     assert results[0] == results[1] and results[0]
 
 
+def test_cli_index_into_milvus_twice_then_search(tiny_corpus_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                tiny_splade_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
+    monkeypatch.setenv("SPLADE_DEMO_PRECISION", "fp32")
+    monkeypatch.setenv("SPLADE_DEMO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SPLADE_DEMO_ENGINE", f"milvus:{tmp_path / 'cli.db'}")
+    common = ["--corpus", str(tiny_corpus_path), "--json"]
+    assert main(["index", *common]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert (first["docs"], first["inserted"], first["complete"]) == (4, 4, True)
+    assert main(["index", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["inserted"] == 0
+    assert main(["search", "garbage collector", "--method", "splade", *common]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["source"] == "library/gc"
+
+
 def test_corpus_identity_is_streamed_and_remembered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_tiny_corpus(tmp_path / "tiny.jsonl")
     info = corpus_info(str(path), tmp_path)

@@ -154,7 +154,8 @@ def engine_error(exc: BaseException, where: str) -> EngineError:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """milvus-lite imports pkg_resources (a DeprecationWarning) and logs to the root logger: keep stderr clean."""
+    """milvus-lite imports pkg_resources (a warning) and logs to the root logger when it starts or stops: keep
+    stderr clean around connecting and closing (only there: this silences every thread for a moment)."""
     previous = logging.root.manager.disable
     logging.disable(logging.CRITICAL)
     try:
@@ -167,10 +168,9 @@ def _quiet() -> Iterator[None]:
 
 @contextlib.contextmanager
 def milvus_errors(where: str) -> Iterator[None]:
-    """Turn any Milvus failure inside the block into one EngineError."""
+    """Turn any Milvus failure inside the block into one EngineError (global logging is left alone)."""
     try:
-        with _quiet():
-            yield
+        yield
     except (EngineError, LookupError, ValueError, KeyboardInterrupt):
         raise
     except Exception as exc:  # noqa: BLE001

@@ -58,7 +58,7 @@ class IndexProgress(Protocol):
 
 @dataclass(frozen=True)
 class Block:
-    """Consecutive passages: their corpus positions and a way to get their SPLADE vectors."""
+    """Consecutive passages of the corpus and their positions in it."""
 
     positions: list[int]
     passages: list[Passage]
