@@ -31,7 +31,6 @@ from splade_demo.corpus import PASSAGE_FIELDS, Passage
 from splade_demo.ranking import Hit
 from splade_demo.retrieval.engines import Bm25Stats, EngineError, EngineSpec, is_public, milvus_token, rerank
 from splade_demo.retrieval.engines.stream import CorpusInfo
-from splade_demo.splade_index import DOCUMENT_TEXT
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient
@@ -75,6 +74,8 @@ class ModelKey:
 
 def collection_name(corpus: CorpusInfo, model: ModelKey) -> str:
     """splade_demo_<hash of schema, text recipe, corpus content, model, precision, max length>."""
+    from splade_demo.splade_index import DOCUMENT_TEXT  # (imports torch: only when a model is involved)
+
     parts = {"schema": SCHEMA_VERSION, "text": DOCUMENT_TEXT, "corpus": corpus.content_hash,
              "model": model.fingerprint, "precision": model.precision, "max_length": model.max_length}
     return "splade_demo_" + hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
