@@ -21,6 +21,9 @@ DEFAULT_CORPUS = "demo"
 # faster, and the model takes half the memory; top-10 pages agree with fp32's on 0.95 of the labelled queries
 # (benchmarks/; README "Performance"). fp32 stays available and exact (the oracle tests use it).
 DEFAULT_PRECISION: Precision = "int8"
+# Where passages are indexed and ranked: memory | milvus:PATH.db | milvus:http(s)://HOST:PORT
+# (parsed by splade_demo.retrieval.engines.parse_engine_spec; the token comes from SPLADE_DEMO_MILVUS_TOKEN).
+DEFAULT_ENGINE = "memory"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS_DIR = REPO_ROOT / "corpus"
@@ -43,6 +46,7 @@ class Settings:
     corpus: str = DEFAULT_CORPUS
     cache_dir: Path = default_cache_dir()
     precision: Precision = DEFAULT_PRECISION
+    engine: str = DEFAULT_ENGINE
 
     def with_overrides(self, **changes: object) -> "Settings":
         """A copy with the non-empty `changes` applied (the sidebar's overrides)."""
@@ -76,4 +80,5 @@ def load_settings() -> Settings:
         corpus=_env("SPLADE_DEMO_CORPUS", DEFAULT_CORPUS),
         cache_dir=load_cache_dir(),
         precision=parse_precision(_env("SPLADE_DEMO_PRECISION", DEFAULT_PRECISION)),
+        engine=_env("SPLADE_DEMO_ENGINE", DEFAULT_ENGINE),
     )

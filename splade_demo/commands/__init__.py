@@ -15,11 +15,14 @@ class UsageError(ValueError):
     """Bad input from the command line; printed as `error: <message>`."""
 
 
-def add_common(parser: argparse.ArgumentParser, corpus: bool = False) -> None:
-    """Options every command shares: --json, and --corpus where a corpus is used."""
+def add_common(parser: argparse.ArgumentParser, corpus: bool = False, engine: bool = False) -> None:
+    """Options every command shares: --json, --corpus where a corpus is used, --engine where one ranks."""
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     if corpus:
         parser.add_argument("--corpus", default=None, help="demo, full, or a path to a corpus JSONL(.gz)")
+    if engine:
+        parser.add_argument("--engine", default=None,
+                            help="memory, milvus:PATH.db or milvus:http(s)://HOST:PORT (default: SPLADE_DEMO_ENGINE)")
 
 
 def clean_text(text: str, what: str = "query") -> str:

@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--queries", default=None, help="a labelled-queries JSONL file (default: the project's)")
     parser.add_argument("--methods", default="bm25", help=f"comma-separated, from {','.join(METHODS)}")
     parser.add_argument("--by-kind", action="store_true", help="also report means per query kind")
-    add_common(parser, corpus=True)
+    add_common(parser, corpus=True, engine=True)
     parser.set_defaults(run=run)
 
 
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     if not methods or unknown:
         raise UsageError(f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}")
     queries = load_queries(args.queries)
-    pipeline = Pipeline.from_settings(load_settings(), args.corpus, progress=TqdmProgress())
+    pipeline = Pipeline.from_settings(load_settings(), args.corpus, progress=TqdmProgress(), engine_spec=args.engine)
     results_by_method = evaluate(queries, pipeline.ranker(methods, EVAL_DEPTH))
     report: dict[str, dict[str, float]] = {}
     for method in methods:

@@ -62,6 +62,6 @@ def compare_rankings(bm25: BM25Index, splade_index: "SpladeIndex", query_vector:
     """Rank one query both ways (the SPLADE query vector is encoded once, by the caller)."""
     lexical = bm25_hits(bm25, query, max(k, FUSION_DEPTH))
     learned = splade_vector_hits(splade_index, query_vector, max(k, FUSION_DEPTH))
-    fused = hybrid_hits(lexical[:FUSION_DEPTH], learned[:FUSION_DEPTH], bm25.corpus, k)
+    fused = hybrid_hits(lexical[:FUSION_DEPTH], learned[:FUSION_DEPTH], k)
     lexical, learned = lexical[:k], learned[:k]
     return Comparison(lexical, learned, fused, rank_changes(lexical, learned), zero_overlap_hits(learned, bm25, query))

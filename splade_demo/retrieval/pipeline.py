@@ -8,7 +8,7 @@ needs it, so BM25 never waits for a model. The choice of method is made here and
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Literal, Mapping, Sequence, TypeVar, get_args
 
 from splade_demo.config import Settings
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
     from gensim.models import KeyedVectors
 
+    from splade_demo.retrieval.engines.opener import EngineOpener
     from splade_demo.retrieval.splade_encoder import EncodeProgress, SpladeEncoder
     from splade_demo.retrieval.splade_index import SpladeIndex
 
@@ -65,14 +66,11 @@ def splade_vector_hits(index: "SpladeIndex", query_vector: "np.ndarray", k: int)
     return top_k(index.scores(query_vector), index.corpus, k)
 
 
-def hybrid_hits(bm25: list[Hit], splade: list[Hit], corpus: Corpus, k: int) -> list[Hit]:
-    """Reciprocal rank fusion (k = 60) of two rankings, each cut at FUSION_DEPTH by the caller."""
-    fused = reciprocal_rank_fusion([[h.index for h in bm25], [h.index for h in splade]])
-    hits: list[Hit] = []
-    for index, score in fused[:k]:
-        p = corpus.passages[index]
-        hits.append(Hit(len(hits) + 1, index, p.id, p.source, p.title, p.section, p.url, score))
-    return hits
+def hybrid_hits(bm25: list[Hit], splade: list[Hit], k: int) -> list[Hit]:
+    """Reciprocal rank fusion (k = 60) of two rankings by passage id, each cut at FUSION_DEPTH by the caller."""
+    by_id = {hit.id: hit for hit in [*splade, *bm25]}
+    fused = reciprocal_rank_fusion([[h.id for h in bm25], [h.id for h in splade]])
+    return [replace(by_id[doc_id], rank=rank, score=score) for rank, (doc_id, score) in enumerate(fused[:k], start=1)]
 
 
 @dataclass(frozen=True)
@@ -87,6 +85,7 @@ class Sources:
     vectors: Callable[[], "KeyedVectors"]
     encoder: Callable[[], "SpladeEncoder"]
     splade_index: Callable[[], "SpladeIndex"]
+    engine: "EngineOpener | None" = None  # a retrieval engine (Milvus) instead of the in-process indexes
 
 
 def _once(load: Callable[[], T]) -> Callable[[], T]:
@@ -145,8 +144,16 @@ class Pipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings, corpus_spec: str | None = None,
-                      progress: "EncodeProgress | None" = None) -> "Pipeline":
-        return cls(sources_from_settings(settings, corpus_spec, progress))
+                      progress: "EncodeProgress | None" = None, engine_spec: str | None = None) -> "Pipeline":
+        """The CLI's pipeline: in-process indexes, or the engine of SPLADE_DEMO_ENGINE / `engine_spec` (Milvus)."""
+        from splade_demo.retrieval.engines import parse_engine_spec
+
+        spec = parse_engine_spec(engine_spec or settings.engine)
+        if spec.kind == "memory":
+            return cls(sources_from_settings(settings, corpus_spec, progress))
+        from splade_demo.retrieval.engines.opener import engine_sources
+
+        return cls(engine_sources(settings, spec, corpus_spec))
 
     @classmethod
     def from_components(cls, bm25: BM25Index, encoder: "SpladeEncoder | None" = None,
@@ -174,21 +181,34 @@ class Pipeline:
 
         def ranked(method: str) -> list[Hit]:
             if method not in base:
-                base[method] = (bm25_hits(self.sources.bm25(), query, depth) if method == "bm25" else
-                                splade_hits(self.sources.encoder(), self.sources.splade_index(), query, depth))
+                base[method] = (self.bm25_ranking(analyze(query), depth) if method == "bm25" else
+                                self.splade_ranking(self.sources.encoder().encode_query(query).vector, depth))
             return base[method]
 
         results: dict[str, list[Hit]] = {}
         for method in chosen:
             if method == "glove-bm25":
-                results[method] = glove_bm25_hits(self.sources.bm25(), self.sources.vectors(), query, k,
-                                                  self.glove_neighbours, self.glove_weight)
+                from splade_demo.retrieval.glove_expansion import expand_query
+
+                terms = expand_query(query, self.sources.vectors(), n=self.glove_neighbours, weight=self.glove_weight)
+                results[method] = self.bm25_ranking(terms, k)
             elif method == "hybrid":
-                results[method] = hybrid_hits(ranked("bm25")[:FUSION_DEPTH], ranked("splade")[:FUSION_DEPTH],
-                                              self.sources.corpus(), k)
+                results[method] = hybrid_hits(ranked("bm25")[:FUSION_DEPTH], ranked("splade")[:FUSION_DEPTH], k)
             else:
                 results[method] = ranked(method)[:k]
         return results
+
+    def bm25_ranking(self, terms: Sequence[str] | Mapping[str, float], k: int) -> list[Hit]:
+        """The top k passages by BM25 for analysed (or weighted) query terms, from the engine or in process."""
+        if self.sources.engine is not None:
+            return self.sources.engine(False).search_bm25(terms, k)
+        return top_k(self.sources.bm25().score(terms), self.sources.corpus(), k)
+
+    def splade_ranking(self, query_vector: "np.ndarray", k: int) -> list[Hit]:
+        """The top k passages for an encoded SPLADE query (score q·d), from the engine or in process."""
+        if self.sources.engine is not None:
+            return self.sources.engine(True).search_splade(query_vector, k)
+        return splade_vector_hits(self.sources.splade_index(), query_vector, k)
 
     def ranker(self, methods: Sequence[str], k: int) -> Callable[[str], Mapping[str, list[Hit]]]:
         """`query -> {method: top k}` for the evaluation loop (`evaluation.evaluate`)."""

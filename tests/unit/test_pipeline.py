@@ -45,8 +45,7 @@ def test_each_method_ranks_as_its_function_does(parts: tuple) -> None:
     query = "python memory management"
     assert pipeline.rank("bm25", query, 3) == bm25_hits(bm25, query, 3)
     assert pipeline.rank("splade", query, 3) == splade_hits(encoder, index, query, 3)
-    fused = hybrid_hits(bm25_hits(bm25, query, FUSION_DEPTH), splade_hits(encoder, index, query, FUSION_DEPTH),
-                        bm25.corpus, 3)
+    fused = hybrid_hits(bm25_hits(bm25, query, FUSION_DEPTH), splade_hits(encoder, index, query, FUSION_DEPTH), 3)
     assert pipeline.rank("hybrid", query, 3) == fused
     together = pipeline.rank_methods(["bm25", "splade", "hybrid"], query, 3)
     assert together == {m: pipeline.rank(m, query, 3) for m in ("bm25", "splade", "hybrid")}
