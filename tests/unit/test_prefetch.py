@@ -67,7 +67,7 @@ def test_offline_prefetch_fails_fast_with_one_line(offline_env: dict[str, str], 
     real_probe = models.host_reachable
     monkeypatch.setattr(models, "host_reachable", lambda host, port=443, timeout_s=models.HUB_PROBE_TIMEOUT_S:
                         probes.append(timeout_s) or real_probe(host, port, timeout_s))
-    monkeypatch.setattr(models, "download_model", lambda *a, **k: pytest.fail("must not download"))
+    monkeypatch.setattr(prefetch, "fetch_snapshot", lambda *a, **k: pytest.fail("must not download"))
     code = main(["prefetch"])
     result = capsys.readouterr()
     assert code == 2
