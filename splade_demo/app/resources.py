@@ -213,7 +213,8 @@ def evaluation_resource(settings: Settings) -> dict[str, list["QueryResult"]]:
 
     def compute() -> dict[str, list["QueryResult"]]:
         pipeline = pipeline_resource(settings)
-        pipeline.sources.encoder(), pipeline.sources.splade_index()  # loaded before the progress bar shows
+        pipeline.sources.encoder()  # the model and the index load (with their own messages) before the bar
+        pipeline.sources.splade_index()
         try:
             pipeline.sources.vectors()
             methods = list(METHODS)

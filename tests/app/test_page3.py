@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from splade_demo.app import download
 from splade_demo.models import loading
 from tests.conftest import open_page, tiny_app_environment
 
@@ -108,8 +109,9 @@ def test_a_missing_model_gives_a_message_and_other_pages_keep_working(monkeypatc
     monkeypatch.setenv("SPLADE_DEMO_MLM_MODEL", model)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     network: list[str] = []  # offline: the model is looked up in the cache only, never probed for or downloaded
-    monkeypatch.setattr(loading, "hub_reachable", lambda *a, **k: network.append("probe") or False)
-    monkeypatch.setattr(loading, "fetch_snapshot", lambda *a, **k: network.append("download"))
+    monkeypatch.setattr(loading, "host_reachable", lambda *a, **k: network.append("probe") or False)
+    for module in (loading, download):  # the loader's download and the page's first-use download
+        monkeypatch.setattr(module, "fetch_snapshot", lambda *a, **k: network.append("download"))
     at = open_page(PAGE, "python memory management")
     assert network == []
     assert not at.exception, [e.value for e in at.exception]
