@@ -81,3 +81,5 @@ def test_a_gated_splade_repo_is_a_clear_warning_and_page_3_still_works(hub: Loca
         assert seen[page]["exceptions"] == []
         (warning,) = seen[page]["warnings"]
         assert "gated" in warning and "HF_TOKEN" in warning and DEFAULT_SPLADE_MODEL in warning
+    asked = [r for r in hub.requests if r[1].startswith(f"/api/models/{DEFAULT_SPLADE_MODEL}/revision/")]
+    assert len(asked) == 1  # page 5 said what page 4 learnt, without asking the hub again

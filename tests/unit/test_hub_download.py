@@ -25,6 +25,7 @@ from splade_demo.models.catalog import find
 from tests.conftest import REPO_ROOT
 from tests.hub_server import LocalHub
 
+pytestmark = pytest.mark.slow  # a subprocess per case (about 4 minutes in all): run by `python -m pytest`, not by -m "not slow"
 SPLADE_PIN = find(DEFAULT_SPLADE_MODEL).revision
 MLM_PIN = find(DEFAULT_MLM_MODEL).revision
 QUERY = "python memory management"
