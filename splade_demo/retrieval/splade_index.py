@@ -15,11 +15,11 @@ same vectors as a build in one go. The folder is removed once the index itself i
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
-import errno
 import shutil
 import tempfile
 import threading
