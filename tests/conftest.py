@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import subprocess
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -127,8 +128,21 @@ def tiny_app_environment(mp: pytest.MonkeyPatch, model_dir: Path, corpus: Path) 
     mp.setenv("SPLADE_DEMO_CORPUS", str(corpus))
 
 
-def open_page(page: str, query: str | None = None, timeout: float = 300, **state: object) -> AppTest:
+def join_index_builds(timeout: float = 300) -> None:
+    """Wait for every background SPLADE index build of this process to end (the app starts one on its first run)."""
+    from splade_demo.retrieval.splade_index import BUILD_THREAD_NAME
+
+    for thread in threading.enumerate():
+        if thread.name == BUILD_THREAD_NAME:
+            thread.join(timeout)
+
+
+def open_page(page: str, query: str | None = None, timeout: float = 300, index_built: bool = False,
+              **state: object) -> AppTest:
     """Run app.py, then switch to `page` with the shared query (and any other session state) set.
+
+    The first run starts the SPLADE index build in the background; `index_built=True` waits for it to end before
+    the page runs, so pages 4 and 5 show their after-build state.
 
     AppTest (Streamlit 1.67) runs only the current page on every run after the first one with
     st.navigation (the entrypoint's sidebar is gone from the tree), so sidebar interactions are
@@ -138,6 +152,8 @@ def open_page(page: str, query: str | None = None, timeout: float = 300, **state
     if query is not None:
         at.session_state["query"] = query
     at.run()
+    if index_built:
+        join_index_builds(timeout)
     at.switch_page(page)
     for key, value in state.items():
         at.session_state[key] = value

@@ -5,14 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from splade_demo.app.progress import IndexBuildError
-from splade_demo.app.resources import (
-    fill_mask_result,
-    mlm_resource,
-    splade_encoder_resource,
-    splade_index_resource,
-    splade_query_encoding,
-)
+from splade_demo.app.progress import build_notice, ready_index
+from splade_demo.app.resources import fill_mask_result, mlm_resource, splade_encoder_resource, splade_query_encoding
 from splade_demo.app.state import MASKED_WORDS, chart_config, page_start, stop_on
 from splade_demo.data.corpus import CorpusError
 from splade_demo.explain.fill_mask import query_tokens
@@ -107,9 +101,11 @@ st.subheader("A document's vector")
 st.caption("Documents are encoded the same way (up to "
            f"{encoder.max_length} word pieces, {encoder.precision}); a document's score is the dot product "
            "Σ q_t·d_t over the terms it shares with the query.")
-with stop_on(ModelUnavailable, IndexBuildError), \
-        stop_on(CorpusError, message=lambda exc: f"The corpus could not be loaded: {exc}"):
-    index = splade_index_resource(settings.splade_model, settings.precision, settings.corpus, str(settings.cache_dir))
+with stop_on(CorpusError, message=lambda exc: f"The corpus could not be loaded: {exc}"):
+    index = ready_index(settings)  # never waits: built in the background for every session
+    if index is None:
+        build_notice(settings, key="p4_build")
+        st.stop()
 if index.save_error:
     st.caption(f"The vectors could not be saved to the cache folder ({index.save_error}); they are kept in memory only.")
 

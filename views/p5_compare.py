@@ -5,13 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from splade_demo.app.progress import IndexBuildError
+from splade_demo.app.progress import build_notice, ready_index
 from splade_demo.app.resources import (
     bm25_resource,
     evaluation_resource,
     labelled_query,
     splade_encoder_resource,
-    splade_index_resource,
     splade_query_encoding,
 )
 from splade_demo.app.state import chart_config, page_start, stop_on
@@ -22,6 +21,7 @@ from splade_demo.figures.compare import bm25_breakdown_bar, delta_ndcg_chart, sl
 from splade_demo.models.loading import ModelUnavailable
 from splade_demo.retrieval.analyzer import analyze
 from splade_demo.retrieval.evaluation import summary_rows
+from splade_demo.retrieval.pipeline import bm25_hits
 
 st.title("BM25 vs SPLADE")
 st.markdown(
@@ -30,20 +30,20 @@ st.markdown(
 )
 
 query, settings, presenter = page_start()
-with stop_on(ModelUnavailable, CorpusError, IndexBuildError):
+with stop_on(ModelUnavailable, CorpusError):
     bm25 = bm25_resource(settings.corpus)
     encoder = splade_encoder_resource(settings.splade_model, settings.precision)
-    index = splade_index_resource(settings.splade_model, settings.precision, settings.corpus, str(settings.cache_dir))
+    index = ready_index(settings)  # None while it builds in the background: BM25 shows at once
 
 with stop_on(ValueError, message=lambda exc: f"Nothing to encode: {exc}", level="info"):
     encoding = splade_query_encoding(settings.splade_model, settings.precision, query.text)
 if encoding.truncated:
     st.info(f"The query is {encoding.n_tokens} word pieces long; SPLADE used the first {len(encoding.tokens)}.")
 k = st.slider("Results per ranking (k)", 5, 20, 10, key="p5_k")
-comparison = compare_rankings(bm25, index, encoding.vector, query.text, k)
+comparison = compare_rankings(bm25, index, encoding.vector, query.text, k) if index is not None else None
 labelled = labelled_query(query.text)
 grades = labelled.rel if labelled else {}
-wins = {h.id for h in comparison.mismatch_wins}
+wins = {h.id for h in comparison.mismatch_wins} if comparison is not None else set()
 
 
 def ranking_table(hits, mark_wins: bool = False) -> pd.DataFrame:
@@ -57,13 +57,16 @@ def ranking_table(hits, mark_wins: bool = False) -> pd.DataFrame:
 
 columns = st.columns(3)
 for column, name, hits, note in [
-    (columns[0], "BM25", comparison.bm25, "word overlap"),
-    (columns[1], "SPLADE", comparison.splade, "⭐ = shares no analysed word with the query"),
-    (columns[2], "Hybrid (RRF)", comparison.hybrid, "1/(60 + rank), summed over both rankings"),
+    (columns[0], "BM25", comparison.bm25 if comparison else bm25_hits(bm25, query.text, k), "word overlap"),
+    (columns[1], "SPLADE", comparison.splade if comparison else None, "⭐ = shares no analysed word with the query"),
+    (columns[2], "Hybrid (RRF)", comparison.hybrid if comparison else None, "1/(60 + rank), summed over both rankings"),
 ]:
     with column:
         st.subheader(name)
         st.caption(note)
+        if hits is None:  # the SPLADE index is still being built (or failed): this column fills itself in
+            build_notice(settings, key=f"p5_build_{name.split()[0]}", say_failure=name == "SPLADE")
+            continue
         if hits:
             st.dataframe(ranking_table(hits, mark_wins=name == "SPLADE"), hide_index=True, width="stretch")
         else:
@@ -71,6 +74,8 @@ for column, name, hits, note in [
         st.download_button(f"{name} ranking as CSV", ranking_table(hits).to_csv(index=False).encode(),
                            file_name=f"{name.split()[0].lower()}_ranking.csv", mime="text/csv", key=f"p5_csv_{name}")
 
+if comparison is None:
+    st.stop()  # the rest compares with SPLADE: drawn when the index is ready (the notices above rerun the page)
 if comparison.changes:
     st.plotly_chart(slope_chart(comparison.changes, k, set(grades), presenter), width="stretch", key="p5_slope",
                     config=chart_config("p5_rank_changes"))

@@ -7,9 +7,10 @@ torch and gensim are imported only when a page first needs them.
 
 from __future__ import annotations
 
+import threading
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Generic, TypeVar
 
 import streamlit as st
 
@@ -34,6 +35,23 @@ if TYPE_CHECKING:
     from splade_demo.retrieval.splade_index import IndexBuild, SpladeIndex
 
 EVALUATIONS_KEPT = 8  # page 5's evaluations (one per model, precision, corpus...) kept for every session
+T = TypeVar("T")
+
+
+class Once(Generic[T]):
+    """A value loaded once, on first `get()`, by whichever thread asks first (a page or the index build's thread,
+    which must not call Streamlit). A failed load is not kept: the next `get()` tries again."""
+
+    def __init__(self, load: Callable[[], T]) -> None:
+        self._load, self._lock = load, threading.Lock()
+        self._value: T | None = None
+        self._loaded = False
+
+    def get(self) -> T:
+        with self._lock:
+            if not self._loaded:
+                self._value, self._loaded = self._load(), True
+        return self._value  # type: ignore[return-value]
 
 
 # -- the corpus and the labelled queries ------------------------------------------------------
@@ -77,11 +95,19 @@ def mlm_resource(name: str) -> LoadedMLM:
     return _mlm_loaded(name)
 
 
-@st.cache_resource(show_spinner="Loading the model (first use only)…")
 def _mlm_loaded(name: str) -> LoadedMLM:
-    loaded = load_mlm(name)
-    note_loaded(name)  # the sidebar's model status shows it as loaded
-    return loaded
+    with st.spinner("Loading the model (first use only)…"):  # shown only if it takes more than half a second
+        return _mlm_once(name).get()
+
+
+@st.cache_resource(show_spinner=False)
+def _mlm_once(name: str) -> Once[LoadedMLM]:
+    def load() -> LoadedMLM:
+        loaded = load_mlm(name)
+        note_loaded(name)  # the sidebar's model status shows it as loaded
+        return loaded
+
+    return Once(load)
 
 
 @st.cache_data(max_entries=256, show_spinner="Asking the masked-LM…")
@@ -137,18 +163,30 @@ def splade_encoder_resource(model_name: str, precision: str) -> "SpladeEncoder":
     return _splade_encoder_loaded(model_name, precision)
 
 
-@st.cache_resource(show_spinner="Loading the SPLADE model (first use only)…")
 def _splade_encoder_loaded(model_name: str, precision: str) -> "SpladeEncoder":
-    """fp32 uses `mlm_resource(model_name)` as it is. int8 loads the model for itself and keeps only
+    with st.spinner("Loading the SPLADE model (first use only)…"):  # shown only if it takes more than half a second
+        return _splade_encoder_once(model_name, precision).get()
+
+
+@st.cache_resource(show_spinner=False)
+def _splade_encoder_once(model_name: str, precision: str) -> Once["SpladeEncoder"]:
+    """The encoder, loaded by the first page or index build that needs it (the build's thread calls `get`).
+
+    fp32 uses the fill-mask model of the same name as it is. int8 loads the model for itself and keeps only
     its int8 copy, so the fp32 weights do not stay in memory next to it.
     """
     from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
-    if precision != "int8":
-        return SpladeEncoder(mlm_resource(model_name), precision=precision)  # type: ignore[arg-type]
-    encoder = SpladeEncoder(load_mlm(model_name), precision="int8", owns_model=True)
-    note_loaded(model_name)
-    return encoder
+    mlm = _mlm_once(model_name) if precision != "int8" else None
+
+    def load() -> SpladeEncoder:
+        if mlm is not None:
+            return SpladeEncoder(mlm.get(), precision=precision)  # type: ignore[arg-type]
+        encoder = SpladeEncoder(load_mlm(model_name), precision="int8", owns_model=True)
+        note_loaded(model_name)
+        return encoder
+
+    return Once(load)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -158,21 +196,22 @@ def splade_query_encoding(model_name: str, precision: str, text: str) -> "Splade
 
 
 @st.cache_resource(show_spinner=False)
-def _splade_index_build(model_name: str, precision: str, corpus_spec: str, cache_dir: str) -> "IndexBuild":
-    """One build per model, precision, corpus and cache folder, shared by every session."""
+def splade_index_build(model_name: str, precision: str, corpus_spec: str, cache_dir: str) -> "IndexBuild":
+    """One build per model, precision, corpus and cache folder, shared by every session; not started here.
+
+    Its thread loads the encoder (`_splade_encoder_once`, shared with the pages) and builds or loads the index.
+    Raises CorpusError."""
     from splade_demo.retrieval.splade_index import IndexBuild
 
-    return IndexBuild(splade_encoder_resource(model_name, precision), corpus_resource(corpus_spec), Path(cache_dir))
+    return IndexBuild(_splade_encoder_once(model_name, precision).get, corpus_resource(corpus_spec), Path(cache_dir))
 
 
 def splade_index_resource(model_name: str, precision: str, corpus_spec: str, cache_dir: str) -> "SpladeIndex":
-    """The SPLADE document vectors: from disk when cached, otherwise built once for every session.
-
-    The build runs in a background thread (a rerun does not stop it; a second session waits for the
-    same build). Meanwhile this page shows its progress (`progress.wait_for_build`).
-    Raises ModelUnavailable, CorpusError or IndexBuildError.
+    """The SPLADE document vectors, waiting for the shared background build (for the evaluation; pages use
+    `progress.ready_index`, which never waits). Raises ModelUnavailable, CorpusError or IndexBuildError.
     """
-    return wait_for_build(_splade_index_build(model_name, precision, corpus_spec, cache_dir), model_name)
+    splade_encoder_resource(model_name, precision)  # a missing model is named here, a download shows its progress
+    return wait_for_build(splade_index_build(model_name, precision, corpus_spec, cache_dir))
 
 
 # -- the pipeline and the evaluation over every labelled query --------------------------------

@@ -64,6 +64,7 @@ def render_sidebar() -> None:
             }
             st.session_state[OVERRIDES_KEY] = {k: (v.strip() if isinstance(v, str) else v) for k, v in overrides.items()}
             _render_upload(str(env.cache_dir))
+        _render_index_status(current_settings())
         _render_model_status(current_settings())
         _render_presenter_tools()
 
@@ -102,6 +103,13 @@ def _model_choice(label: str, kind: str, env_value: str, key: str, help: str) ->
         return choice
     return st.text_input(f"{label}: hub id or local folder", "" if env_value in options else env_value, key=key,
                          help=help)
+
+
+def _render_index_status(settings: Settings) -> None:
+    """One line: the SPLADE index build's progress and time left (drawing it starts the shared build)."""
+    from splade_demo.app.progress import index_status_line
+
+    index_status_line(settings)
 
 
 def _render_model_status(settings: Settings) -> None:

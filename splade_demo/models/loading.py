@@ -90,6 +90,16 @@ def cached_model_dir(name: str) -> Path | None:
     return snapshot.folder if snapshot else None
 
 
+def available_locally(name: str) -> bool:
+    """True when `name` is a local folder or a completely cached hub model (never touches the network)."""
+    name = name.strip()
+    if not name:
+        return False
+    if Path(name).expanduser().is_dir():
+        return True
+    return is_hub_id(name) and cached_model_dir(name) is not None
+
+
 def is_hub_id(name: str) -> bool:
     """A hub id (`org/name` or `name`), not a path."""
     return not (Path(name).expanduser().is_absolute() or name.startswith((".", "~")) or name.count("/") > 1)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any, Iterator, Protocol, Sequence
 
@@ -51,6 +53,19 @@ class EncodeProgress(Protocol):
 
     def on_batch(self, done: int) -> None:
         """`done` documents so far, skipped ones included (`done == total` after the last batch)."""
+
+
+class BatchStore(Protocol):
+    """Finished batches kept between runs, so that an interrupted encoding resumes (`splade_index.SavedBatches`).
+
+    `begin(plan)` names the batch plan (documents per batch, in order); `load(number, rows)` gives back a saved
+    batch of that plan with `rows` rows, or None; `save(number, block)` keeps one (it must not raise)."""
+
+    def begin(self, plan: str) -> None: ...
+
+    def load(self, number: int, rows: int) -> sparse.csr_matrix | None: ...
+
+    def save(self, number: int, block: sparse.csr_matrix) -> None: ...
 
 
 def splade_max_pool(logits: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -119,6 +134,8 @@ class DocumentVectors:
     matrix: sparse.csr_matrix  # float32 (docs, vocab)
     truncated: np.ndarray  # bool (docs,)
     n_tokens: np.ndarray  # int (docs,), before truncation
+    resumed: int = 0  # documents taken from saved batches instead of encoded
+    encoded_tokens: int = 0  # word pieces encoded in this run (truncation applied)
 
 
 def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int) -> list[list[int]]:
@@ -241,13 +258,16 @@ class SpladeEncoder:
         return self.encode_documents_with_info(texts, batch_size, progress).matrix
 
     def encode_documents_with_info(
-        self, texts: Sequence[str], batch_size: int = 16, progress: EncodeProgress | None = None
+        self, texts: Sequence[str], batch_size: int = 16, progress: EncodeProgress | None = None,
+        store: BatchStore | None = None,
     ) -> DocumentVectors:
         """Like `encode_documents`, plus which documents were truncated to `max_length`.
 
         Batches are length-sorted, longest first: little padding, and the first (timed) batch is
         the slowest, so an estimate made from it errs on the long side. `progress` hears
         `on_start(total, skipped)` before the first batch and `on_batch(done)` after each one.
+        With a `store`, batches it already holds are not encoded again (they count as skipped) and each
+        new batch is saved to it: the same batches, so the same vectors as an encoding in one go.
         """
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -259,22 +279,34 @@ class SpladeEncoder:
         encodable = [i for i in range(total) if lengths[i] > 0]
         order = sorted(encodable, key=lambda i: (-effective[i], i))
         blank = total - len(encodable)
+        batches = [[order[p] for p in batch]
+                   for batch in plan_batches([effective[i] for i in order], batch_size, self.max_batch_tokens)]
+        saved: list[sparse.csr_matrix | None] = [None] * len(batches)
+        if store is not None:
+            store.begin(hashlib.sha256(json.dumps(batches).encode()).hexdigest()[:16])
+            saved = [store.load(number, len(batch)) for number, batch in enumerate(batches)]
+        resumed = sum(len(batch) for batch, block in zip(batches, saved) if block is not None)
         if progress is not None:
-            progress.on_start(total, blank)
+            progress.on_start(total, blank + resumed)
         blocks: list[sparse.csr_matrix] = []
-        done = blank
-        for batch in plan_batches([effective[i] for i in order], batch_size, self.max_batch_tokens):
-            indices = [order[p] for p in batch]
-            with self.loaded.lock, torch.inference_mode():
-                encoded = self.loaded.tokenizer([texts[i] for i in indices], truncation=True, max_length=self.max_length,
-                                                padding=True, return_tensors="pt")
-                logits = self._logits(encoded)
-            vectors = splade_max_pool_per_text(logits, encoded["attention_mask"])
-            del logits
-            blocks.append(sparse.csr_matrix(vectors.numpy().astype(np.float32, copy=False)))
-            done += len(indices)
-            if progress is not None:
-                progress.on_batch(done)
+        done, encoded_tokens = blank + resumed, 0
+        for number, indices in enumerate(batches):
+            block = saved[number]
+            if block is None:
+                with self.loaded.lock, torch.inference_mode():
+                    encoded = self.loaded.tokenizer([texts[i] for i in indices], truncation=True,
+                                                    max_length=self.max_length, padding=True, return_tensors="pt")
+                    logits = self._logits(encoded)
+                vectors = splade_max_pool_per_text(logits, encoded["attention_mask"])
+                del logits
+                block = sparse.csr_matrix(vectors.numpy().astype(np.float32, copy=False))
+                encoded_tokens += int(effective[indices].sum())
+                if store is not None:
+                    store.save(number, block)
+                done += len(indices)
+                if progress is not None:
+                    progress.on_batch(done)
+            blocks.append(block)
         if blocks:
             stacked = sparse.vstack(blocks, format="csr", dtype=np.float32)
             rows = np.full(total, -1, dtype=np.int64)
@@ -287,7 +319,8 @@ class SpladeEncoder:
             matrix = sparse.csr_matrix((total, self.vocab_size), dtype=np.float32)
         matrix = sparse.csr_matrix(matrix, dtype=np.float32)
         matrix.sort_indices()
-        return DocumentVectors(matrix=matrix, truncated=truncated, n_tokens=lengths)
+        return DocumentVectors(matrix=matrix, truncated=truncated, n_tokens=lengths, resumed=resumed,
+                               encoded_tokens=encoded_tokens)
 
     # -- model calls -------------------------------------------------------------------------
     def _logits(self, batch: Any) -> torch.Tensor:

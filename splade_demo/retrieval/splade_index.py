@@ -7,21 +7,27 @@ The vectors are saved with `scipy.sparse.save_npz` (no pickles) under `<cache_di
 with a JSON sidecar. The key covers the model's fingerprint, the corpus content hash, max_length,
 precision and how a passage becomes text, so a restart reuses the vectors and any change rebuilds
 them. Files are written to a temporary name and moved into place with `os.replace`.
+
+A build saves each finished batch under `<index>.parts/<plan>/batch-00007.npz` (atomically, like the index), so
+a build stopped half-way (a server restart, Ctrl-C) resumes from its saved batches; the same batches give the
+same vectors as a build in one go. The folder is removed once the index itself is saved.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import threading
 import time
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Union
 
 import numpy as np
 from scipy import sparse
@@ -33,6 +39,7 @@ INDEX_FORMAT = 1
 DOCUMENT_TEXT = "title+section+text/v1"  # how a passage becomes the text that is encoded
 INDEX_FOLDER = "splade_index"
 DEFAULT_BATCH_SIZE = 16
+BUILD_THREAD_NAME = "splade-index-build"
 
 
 def document_text(passage: Passage) -> str:
@@ -90,6 +97,8 @@ class SpladeIndex:
     build_seconds: float | None = None  # None when loaded from disk
     from_cache: bool = False
     save_error: str | None = None  # why the vectors could not be written (kept in memory only)
+    resumed: int = 0  # passages taken from the saved batches of an interrupted build
+    encoded_tokens: int = 0  # word pieces encoded by this build (truncation applied)
 
     def __len__(self) -> int:
         return self.matrix.shape[0]
@@ -130,16 +139,66 @@ class SpladeIndex:
         }
 
 
+class SavedBatches:
+    """The finished batches of one index build, each an .npz written atomically under `folder/<plan>/`.
+
+    An encoder's `BatchStore`: `begin` drops the batches of any other plan (another batch size), `load`
+    gives back a readable batch of the right shape, `save` never raises (a full disk stops the saving and
+    the build goes on in memory; `error` says why)."""
+
+    def __init__(self, folder: Path, vocab_size: int) -> None:
+        self.folder, self.vocab_size = Path(folder), vocab_size
+        self.plan_dir = self.folder
+        self.error: str | None = None
+
+    def begin(self, plan: str) -> None:
+        self.plan_dir = self.folder / plan
+        if self.folder.is_dir():
+            for other in self.folder.iterdir():
+                if other.is_dir() and other.name != plan:
+                    shutil.rmtree(other, ignore_errors=True)
+
+    def _path(self, number: int) -> Path:
+        return self.plan_dir / f"batch-{number:05d}.npz"
+
+    def load(self, number: int, rows: int) -> sparse.csr_matrix | None:
+        try:
+            block = sparse.load_npz(self._path(number)).tocsr()
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            return None
+        return sparse.csr_matrix(block, dtype=np.float32) if block.shape == (rows, self.vocab_size) else None
+
+    def save(self, number: int, block: sparse.csr_matrix) -> None:
+        if self.error is not None:
+            return
+        try:
+            self.plan_dir.mkdir(parents=True, exist_ok=True)
+            _atomic_write(self._path(number), lambda handle: sparse.save_npz(handle, block, compressed=False))
+        except OSError as exc:
+            self.error = plain_error(exc)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def parts_folder(path: Path) -> Path:
+    """Where the finished batches of the index at `path` are kept while it is built."""
+    return path.with_suffix(".parts")
+
+
 def build_index(
-    encoder: SpladeEncoder, corpus: Corpus, progress: EncodeProgress | None = None, batch_size: int = DEFAULT_BATCH_SIZE
+    encoder: SpladeEncoder, corpus: Corpus, progress: EncodeProgress | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+    saved: SavedBatches | None = None,
 ) -> SpladeIndex:
-    """Encode every passage (length-sorted batches); nothing is written."""
+    """Encode every passage (length-sorted batches); only batches go to `saved`, if given (resumed from it)."""
     start = time.perf_counter()
-    vectors = encoder.encode_documents_with_info([document_text(p) for p in corpus.passages], batch_size, progress)
+    vectors = encoder.encode_documents_with_info([document_text(p) for p in corpus.passages], batch_size, progress,
+                                                 store=saved)
     return SpladeIndex(
         corpus=corpus, matrix=vectors.matrix, key=index_key(encoder, corpus), truncated=vectors.truncated,
         n_tokens=vectors.n_tokens, max_length=encoder.max_length, precision=encoder.precision,
-        model_name=encoder.name, build_seconds=time.perf_counter() - start,
+        model_name=encoder.name, build_seconds=time.perf_counter() - start, resumed=vectors.resumed,
+        encoded_tokens=vectors.encoded_tokens,
     )
 
 
@@ -147,17 +206,34 @@ def load_or_build_index(
     encoder: SpladeEncoder, corpus: Corpus, cache_dir: Path, progress: EncodeProgress | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> SpladeIndex:
-    """The cached index when its key matches; otherwise build it and save it atomically."""
+    """The cached index when its key matches; otherwise build it (resuming from the batches an interrupted
+    build saved) and save it atomically."""
     path = index_cache_path(encoder, corpus, cache_dir)
     cached = load_index(encoder, corpus, cache_dir)
     if cached is not None:
         return cached
-    index = build_index(encoder, corpus, progress, batch_size)
+    saved = SavedBatches(parts_folder(path), encoder.vocab_size)
+    index = build_index(encoder, corpus, progress, batch_size, saved)
     try:
         save_index(index, path, encoder.fingerprint)
     except OSError as exc:
-        return _replace(index, save_error=f"{type(exc).__name__}: {exc}")
+        return _replace(index, save_error=plain_error(exc))
+    saved.remove()
     return _replace(index, path=path)
+
+
+def plain_error(exc: BaseException) -> str:
+    """An exception in plain words, for a page or the sidebar: a full disk, missing memory, or its message."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"the disk is full{where}: free some space in the cache folder, then restart the app"
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+        return f"the cache folder cannot be written ({exc.strerror}: {exc.filename})"
+    if isinstance(exc, MemoryError):
+        return "the computer ran out of memory"
+    message = str(exc).strip()
+    return message if type(exc).__name__ == "ModelUnavailable" and message else \
+        f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def load_index(encoder: SpladeEncoder, corpus: Corpus, cache_dir: Path) -> SpladeIndex | None:
@@ -250,6 +326,7 @@ class BuildStatus:
     encoding_elapsed: float  # seconds since encoding started (after tokenising)
     finished: bool
     error: str | None
+    started: bool = True
 
     @property
     def fraction(self) -> float:
@@ -275,12 +352,18 @@ class BuildStatus:
 class IndexBuild:
     """One index build in a background thread, shared by every session that needs it.
 
-    A page rerun or a closed tab does not stop it; a second session waits for the same build
-    instead of starting another. `start()` is idempotent (and retries after a failure).
+    `encoder` is the encoder, or a function that loads it: the thread calls it, so the model loads in the
+    background too. A page rerun or a closed tab does not stop the build; a second session joins it instead of
+    starting another. `start()` is idempotent and does not start again after a failure (no error loop):
+    `retry()` does.
     """
 
-    def __init__(self, encoder: SpladeEncoder, corpus: Corpus, cache_dir: Path, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
-        self.encoder, self.corpus, self.cache_dir, self.batch_size = encoder, corpus, Path(cache_dir), batch_size
+    def __init__(self, encoder: Union[SpladeEncoder, Callable[[], SpladeEncoder]], corpus: Corpus, cache_dir: Path,
+                 batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        self._load_encoder: Callable[[], SpladeEncoder] = (
+            (lambda: encoder) if isinstance(encoder, SpladeEncoder) else encoder)  # type: ignore[assignment]
+        self.encoder: SpladeEncoder | None = encoder if isinstance(encoder, SpladeEncoder) else None
+        self.corpus, self.cache_dir, self.batch_size = corpus, Path(cache_dir), batch_size
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._index: SpladeIndex | None = None
@@ -294,14 +377,27 @@ class IndexBuild:
     def index(self) -> SpladeIndex | None:
         return self._index
 
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
     def start(self) -> None:
+        """Start the build unless it runs, has finished, or has failed."""
         with self._lock:
-            if self._index is not None or (self._thread is not None and self._thread.is_alive()):
+            if self._index is not None or self._thread is not None:
                 return
             self._error, self._done, self._first, self._skipped = None, 0, None, 0
             self._started = self._encoding_started = time.perf_counter()
-            self._thread = threading.Thread(target=self._run, name="splade-index-build", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=BUILD_THREAD_NAME, daemon=True)
             self._thread.start()
+
+    def retry(self) -> None:
+        """Start again after a failure (resuming from the saved batches)."""
+        with self._lock:
+            if self._error is None or (self._thread is not None and self._thread.is_alive()):
+                return
+            self._thread = None
+        self.start()
 
     def wait(self, timeout: float | None = None) -> SpladeIndex | None:
         thread = self._thread
@@ -317,10 +413,12 @@ class IndexBuild:
                 done=self._done, total=self._total, elapsed=now - self._started if self._started else 0.0,
                 first_batch=self._first, skipped=self._skipped, encoding_elapsed=now - self._encoding_started if self._encoding_started else 0.0,
                 finished=self._index is not None or (self._error is not None and not running), error=self._error,
+                started=self._thread is not None,
             )
 
     def on_start(self, total: int, skipped: int) -> None:
-        """EncodeProgress: encoding starts now (tokenising is over); `skipped` blank documents count as done."""
+        """EncodeProgress: encoding starts now (tokenising is over); `skipped` documents (blank, or in saved
+        batches) count as done."""
         with self._lock:
             self._encoding_started = time.perf_counter()
             self._skipped, self._done, self._total = skipped, skipped, total
@@ -334,10 +432,12 @@ class IndexBuild:
 
     def _run(self) -> None:
         try:
+            if self.encoder is None:
+                self.encoder = self._load_encoder()
             index = load_or_build_index(self.encoder, self.corpus, self.cache_dir, self, self.batch_size)
         except Exception as exc:  # noqa: BLE001 - reported on the page, never a traceback
             with self._lock:
-                self._error = f"{type(exc).__name__}: {exc}"
+                self._error = plain_error(exc)
             return
         with self._lock:
             self._index = index

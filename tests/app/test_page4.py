@@ -13,7 +13,7 @@ PAGE = "views/p4_splade.py"
 
 
 def run_page(query: str = "python memory management") -> AppTest:
-    return open_page(PAGE, query)
+    return open_page(PAGE, query, index_built=True)
 
 
 @pytest.fixture()

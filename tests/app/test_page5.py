@@ -11,7 +11,7 @@ from tests.conftest import open_page, tiny_app_environment
 
 
 def run_page_5(query: str) -> AppTest:
-    return open_page("views/p5_compare.py", query, timeout=600)
+    return open_page("views/p5_compare.py", query, timeout=600, index_built=True)
 
 
 @pytest.fixture()

@@ -19,11 +19,14 @@ from splade_demo.retrieval.ranking import top_k
 from splade_demo.retrieval.splade_encoder import SpladeEncoder
 from splade_demo.retrieval.splade_index import (
     IndexBuild,
+    build_index,
     cache_size_bytes,
     document_text,
     index_cache_path,
     is_cached,
     load_or_build_index,
+    parts_folder,
+    plain_error,
 )
 from tests.conftest import ProgressRecorder
 
@@ -136,6 +139,99 @@ def test_one_shared_build_in_the_background(encoder: SpladeEncoder, tiny_corpus_
     assert build._thread is thread and build.index is index
 
 
+class Stopped(Exception):
+    """A server stopped half-way (raised from the progress protocol)."""
+
+
+class StopAfter(ProgressRecorder):
+    """An EncodeProgress that stops the build after `batches` batches, as a server restart would."""
+
+    def __init__(self, batches: int) -> None:
+        super().__init__()
+        self.batches = batches
+
+    def on_batch(self, done: int) -> None:
+        super().on_batch(done)
+        if len(self.calls) > self.batches:
+            raise Stopped
+
+
+def test_an_interrupted_build_resumes_from_its_saved_batches(encoder: SpladeEncoder, tiny_corpus_path: Path,
+                                                              tmp_path: Path) -> None:
+    corpus = load_corpus(str(tiny_corpus_path))
+    path = index_cache_path(encoder, corpus, tmp_path)
+    with pytest.raises(Stopped):
+        load_or_build_index(encoder, corpus, tmp_path, progress=StopAfter(2), batch_size=1)
+    assert not path.exists()
+    assert len(list(parts_folder(path).glob("*/batch-*.npz"))) == 2  # two finished batches on disk
+    assert not list(parts_folder(path).glob("*/.*.tmp"))  # written atomically: no half-written file left
+
+    resumed_progress = ProgressRecorder()
+    resumed = load_or_build_index(encoder, corpus, tmp_path, progress=resumed_progress, batch_size=1)
+    assert resumed_progress.calls == [(2, 4), (3, 4), (4, 4)]  # on_start(total=4, skipped=2): two batches left
+    assert resumed.resumed == 2 and resumed.path == path and not parts_folder(path).exists()
+
+    scratch = build_index(encoder, corpus, batch_size=1)  # from scratch, nothing saved or read
+    assert scratch.resumed == 0 and scratch.encoded_tokens > resumed.encoded_tokens > 0
+    assert (resumed.matrix != scratch.matrix).nnz == 0  # the same vectors, exactly
+    np.testing.assert_array_equal(resumed.n_tokens, scratch.n_tokens)
+    np.testing.assert_array_equal(resumed.truncated, scratch.truncated)
+    assert (load_or_build_index(encoder, corpus, tmp_path).matrix != scratch.matrix).nnz == 0  # and on disk
+
+
+def test_saved_batches_of_another_batch_size_are_not_reused(encoder: SpladeEncoder, tiny_corpus_path: Path,
+                                                             tmp_path: Path) -> None:
+    corpus = load_corpus(str(tiny_corpus_path))
+    with pytest.raises(Stopped):
+        load_or_build_index(encoder, corpus, tmp_path, progress=StopAfter(1), batch_size=1)
+    progress = ProgressRecorder()
+    index = load_or_build_index(encoder, corpus, tmp_path, progress=progress, batch_size=2)
+    assert progress.calls[0] == (0, 4) and index.resumed == 0  # another plan: started over
+    assert (index.matrix != build_index(encoder, corpus, batch_size=2).matrix).nnz == 0
+
+
+def test_a_damaged_saved_batch_is_encoded_again(encoder: SpladeEncoder, tiny_corpus_path: Path, tmp_path: Path) -> None:
+    corpus = load_corpus(str(tiny_corpus_path))
+    with pytest.raises(Stopped):
+        load_or_build_index(encoder, corpus, tmp_path, progress=StopAfter(2), batch_size=1)
+    first = sorted(parts_folder(index_cache_path(encoder, corpus, tmp_path)).glob("*/batch-*.npz"))[0]
+    first.write_bytes(b"not an npz")
+    progress = ProgressRecorder()
+    index = load_or_build_index(encoder, corpus, tmp_path, progress=progress, batch_size=1)
+    assert progress.calls[0] == (1, 4) and index.resumed == 1
+    assert (index.matrix != build_index(encoder, corpus, batch_size=1).matrix).nnz == 0
+
+
+def test_errors_in_plain_words() -> None:
+    import errno
+
+    from splade_demo.models.loading import ModelUnavailable
+
+    assert plain_error(OSError(errno.ENOSPC, "No space left on device", "/cache/x.npz")).startswith(
+        "the disk is full (/cache/x.npz)")
+    assert plain_error(ModelUnavailable("The model `x` is not available.")) == "The model `x` is not available."
+    assert plain_error(ValueError("bad")) == "ValueError: bad"
+
+
+def test_a_failed_build_is_not_started_again_until_retried(encoder: SpladeEncoder, tiny_corpus_path: Path,
+                                                           tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def failing_load() -> SpladeEncoder:
+        calls.append(1)
+        raise OSError(28, "No space left on device")
+
+    build = IndexBuild(failing_load, load_corpus(str(tiny_corpus_path)), tmp_path)
+    assert build.encoder is None and not build.started
+    build.start()
+    assert build.wait(timeout=60) is None and "the disk is full" in (build.status().error or "")
+    build.start()  # a rerun, another session: no error loop
+    assert build.wait(timeout=60) is None and calls == [1]
+    build._load_encoder = lambda: encoder  # the cause fixed: retry() builds, resuming
+    build.retry()
+    assert build.wait(timeout=120) is not None and build.status().error is None and build.encoder is encoder
+
+
 def test_a_failed_build_reports_its_error(encoder: SpladeEncoder, tiny_corpus_path: Path, tmp_path: Path) -> None:
     build = IndexBuild(encoder, load_corpus(str(tiny_corpus_path)), tmp_path, batch_size=0)  # invalid: raises inside
     build.start()
@@ -155,8 +251,29 @@ def test_cli_index_then_search(tiny_splade_dir: Path, tiny_corpus_path: Path, tm
     report = json.loads(first.stdout)
     assert report["docs"] == 4 and not report["cached"] and Path(report["path"]).is_file()
     assert report["nnz_min"] <= report["nnz_median"] <= report["nnz_max"] and report["seconds"] >= 0
+    assert report["passages"] == 4 and report["resumed"] == 0 and report["tokens"] > 4 * 20
+    assert report["tokens_per_s"] == pytest.approx(report["tokens"] / report["seconds"], rel=0.05)
     assert "encoding documents" in first.stderr  # the tqdm bar
     again = json.loads(cli("index", "--corpus", str(tiny_corpus_path), "--json").stdout)
-    assert again["cached"] and again["path"] == report["path"]
+    assert again["cached"] and again["path"] == report["path"] and again["tokens"] == 0 and again["tokens_per_s"] is None
     hits = json.loads(cli("search", "garbage collector", "--method", "splade", "--corpus", str(tiny_corpus_path), "--json").stdout)
     assert hits[0]["source"] == "library/gc"
+
+
+def test_cli_index_resumes_an_interrupted_build(tiny_splade_dir: Path, tiny_corpus_path: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                run_cli: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
+    monkeypatch.setenv("SPLADE_DEMO_CACHE", str(tmp_path))
+    monkeypatch.setenv("SPLADE_DEMO_PRECISION", "fp32")
+    encoder = SpladeEncoder(load_mlm(str(tiny_splade_dir)))
+    corpus = load_corpus(str(tiny_corpus_path))
+    with pytest.raises(Stopped):  # stopped after two of four batches
+        load_or_build_index(encoder, corpus, tmp_path, progress=StopAfter(2), batch_size=1)
+    result = run_cli("index", "--corpus", str(tiny_corpus_path), "--batch-size", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["resumed"] == 2 and report["passages"] == 4 and not report["cached"]
+    assert "2/4" in result.stderr  # the bar starts where the interrupted build stopped
+    assert (load_or_build_index(encoder, corpus, tmp_path).matrix != build_index(encoder, corpus, batch_size=1).matrix).nnz == 0
+    assert run_cli("index", "--corpus", str(tiny_corpus_path), "--batch-size", "0").returncode == 2
