@@ -1,0 +1,1 @@
+"""What the pages compute for display: explanations and view models. No Streamlit."""
