@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-COMMAND_MODULES: tuple[str, ...] = ("search", "encode", "fill_mask", "neighbours", "evaluate", "index", "prefetch")
+COMMAND_MODULES: tuple[str, ...] = ("search", "encode", "fill_mask", "neighbours", "evaluate", "index", "prefetch", "explain")
 MAX_QUERY_CHARS = 10_000
 
 
