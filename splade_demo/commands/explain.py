@@ -70,6 +70,7 @@ def render(result: dict) -> str:
                   f"{'yes' if t['expansion'] else ''}" for t in splade["terms"]]
     else:
         lines.append("  no term in common: the query and passage vectors do not overlap")
-    lines += ["", f"hybrid   {_rank(hybrid['rank'])}   score {hybrid['score']:.5f}  "
+    fused = _rank(hybrid["rank"]) if hybrid["rank"] is not None else f"not in either method's top {FUSION_DEPTH}"
+    lines += ["", f"hybrid   {fused}   score {hybrid['score']:.5f}  "
                   f"(reciprocal rank fusion, k = 60, of each method's top {FUSION_DEPTH})"]
     return "\n".join(lines)
