@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-COMMAND_MODULES: tuple[str, ...] = ("search", "encode", "fill_mask", "neighbours", "evaluate", "index", "prefetch")
+COMMAND_MODULES: tuple[str, ...] = ("search", "encode", "fill_mask", "neighbours", "evaluate", "index", "prefetch", "explain")
 MAX_QUERY_CHARS = 10_000
 
 
