@@ -136,3 +136,40 @@ def ndcg_at_10(labelled: LabelledQuery, rankings: Mapping[str, Sequence[Hit]]) -
     """nDCG@10 of each method's passage ranking for one labelled query (`evaluation.evaluate_rankings`)."""
     return {m: evaluate_rankings([labelled], {labelled.id: ranked})[0].metrics["nDCG@10"]
             for m, ranked in rankings.items()}
+
+
+def apply_table(base: EditableQuery, rows: Sequence[Mapping[str, object]], vocab: Sequence[str]
+                ) -> tuple[EditableQuery, list[str]]:
+    """The query with the SPLADE terms an edited table gives (rows of {"term", "weight"}), and what was skipped.
+
+    A row with a weight <= 0 (or a deleted row) drops the term; a term outside the vocabulary, or a row without a
+    number, is skipped with a one-line reason. The BM25 words are kept as they are.
+    """
+    ids = {term: i for i, term in enumerate(vocab)}
+    weights: dict[int, float] = {}
+    problems: list[str] = []
+    for row in rows:
+        term = str(row.get("term") or "").strip()
+        if not term:
+            continue
+        if term not in ids:
+            problems.append(f"{term!r} is not in the model's vocabulary (a word piece such as 'memory' or '##ing')")
+            continue
+        try:
+            weight = float(row.get("weight"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            weight = float("nan")
+        if not np.isfinite(weight):
+            problems.append(f"{term!r} has no weight: give it a number")
+            continue
+        if weight > 0:
+            weights[ids[term]] = weight
+    return replace(base, splade=weights), problems
+
+
+def with_bm25_terms(query: EditableQuery, keep: Collection[str], added_words: str) -> EditableQuery:
+    """BM25's query: only the analysed terms in `keep`, plus the words of `added_words` as the analyzer indexes them."""
+    edited = replace(query, bm25={t: w for t, w in query.bm25.items() if t in set(keep)})
+    for word in added_words.split():
+        edited = edited.add_bm25_word(word)
+    return edited
