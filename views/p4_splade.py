@@ -67,7 +67,7 @@ if hidden_winners:
 
 st.subheader("The sparse vector")
 bars = term_weights(encoding.vector, vocab, top_n, set(encoding.input_ids), hide)
-from splade_demo.app.sections.splade_extras import render_terms_won, term_origins  # noqa: E402  (#15)
+from splade_demo.app.sections.splade_extras import render_terms_won, term_origins  # (#15)
 
 st.plotly_chart(term_weight_bars(bars, presenter, origins=term_origins(encoding, vocab)), width="stretch", key="p4_bars",
                 config=chart_config("p4_vector"))
@@ -152,6 +152,6 @@ with st.expander("Passage text"):
     st.text(index.corpus.passages[hit.index].text)
 
 # -- Context diff (#15) -----------------------------------------------------------------------
-from splade_demo.app.sections.splade_extras import render_context_diff  # noqa: E402
+from splade_demo.app.sections.splade_extras import render_context_diff
 
 render_context_diff(query.text, settings.splade_model, settings.precision, vocab, index, splade_query_encoding)

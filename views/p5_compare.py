@@ -133,8 +133,8 @@ st.plotly_chart(delta_ndcg_chart(results["bm25"], results["splade"], presenter),
 st.caption(f"Model: `{settings.splade_model}` · corpus: `{settings.corpus}` · precision: {encoder.precision}.")
 
 # -- Explain any page, edit the query's terms (#15) ------------------------------------------
-from splade_demo.app.sections.term_editing import render_term_editing  # noqa: E402
-from splade_demo.app.sections.why_not import render_why_not  # noqa: E402
+from splade_demo.app.sections.term_editing import render_term_editing
+from splade_demo.app.sections.why_not import render_why_not
 
 render_why_not(query.text, bm25, encoder, index, encoding, labelled)
 render_term_editing(query.text, bm25, encoder, index, encoding, labelled, k)

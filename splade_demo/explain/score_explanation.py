@@ -59,9 +59,20 @@ class BM25Term:
 
 
 @dataclass(frozen=True)
-class BM25Explanation:
+class RankedScore:
+    """A method's rank for the passage (None at score 0) and its score."""
+
     rank: int | None
     score: float
+
+
+@dataclass(frozen=True)
+class HybridExplanation(RankedScore):
+    """Reciprocal rank fusion has no per-term breakdown: its score is Σ 1/(60 + rank)."""
+
+
+@dataclass(frozen=True)
+class BM25Explanation(RankedScore):
     terms: list[BM25Term]
 
 
@@ -77,16 +88,10 @@ class SpladeTerm:
 
 
 @dataclass(frozen=True)
-class SpladeExplanation:
-    rank: int | None
-    score: float
+class SpladeExplanation(RankedScore):
     terms: list[SpladeTerm]
 
 
-@dataclass(frozen=True)
-class HybridExplanation:
-    rank: int | None
-    score: float
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ from splade_demo.explain.score_explanation import (
     rank_of,
 )
 from splade_demo.explain.term_editing import EditableQuery, rerank
-from splade_demo.models.loading import load_mlm
 from splade_demo.retrieval.ranking import pages_in_order, top_k
 from splade_demo.retrieval.pipeline import METHODS, Pipeline
 from splade_demo.retrieval.splade_encoder import SpladeEncoder
@@ -64,11 +63,6 @@ def corpus_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def corpus(corpus_path: Path) -> Corpus:
     return load_corpus(str(corpus_path))
-
-
-@pytest.fixture(scope="module")
-def encoder(tiny_splade_dir: Path) -> SpladeEncoder:
-    return SpladeEncoder(load_mlm(str(tiny_splade_dir)), precision="fp32")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,20 +9,10 @@ import torch
 
 from splade_demo.explain.provenance import own_word_ranks, term_provenance, terms_by_position, word_at
 from splade_demo.explain.fill_mask import predict
-from splade_demo.models.loading import LoadedMLM, load_mlm
+from splade_demo.models.loading import LoadedMLM
 from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
 TEXTS = ("python memory management", "the reticulated python swallowed a goat at the zoo")
-
-
-@pytest.fixture(scope="module")
-def loaded(tiny_splade_dir: Path) -> LoadedMLM:
-    return load_mlm(str(tiny_splade_dir))
-
-
-@pytest.fixture(scope="module")
-def encoder(loaded: LoadedMLM) -> SpladeEncoder:
-    return SpladeEncoder(loaded, precision="fp32")
 
 
 def brute_force_winners(loaded: LoadedMLM, text: str) -> tuple[list[str], np.ndarray]:
