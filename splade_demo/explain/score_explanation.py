@@ -72,11 +72,6 @@ class HybridExplanation(RankedScore):
 
 
 @dataclass(frozen=True)
-class BM25Explanation(RankedScore):
-    terms: list[BM25Term]
-
-
-@dataclass(frozen=True)
 class SpladeTerm:
     """One term both vectors share: its part q_t * d_t of the dot product."""
 
@@ -88,10 +83,13 @@ class SpladeTerm:
 
 
 @dataclass(frozen=True)
+class BM25Explanation(RankedScore):
+    terms: list[BM25Term]
+
+
+@dataclass(frozen=True)
 class SpladeExplanation(RankedScore):
     terms: list[SpladeTerm]
-
-
 
 
 @dataclass(frozen=True)
