@@ -84,7 +84,7 @@ def render_term_editing(query_text: str, bm25: "BM25Index", encoder: "SpladeEnco
                 table, key=TABLE_KEY, num_rows="dynamic", hide_index=True, width="stretch", height=300,
                 column_config={
                     "term": st.column_config.TextColumn("term", help="a word piece of the model's vocabulary"),
-                    "weight": st.column_config.NumberColumn("weight", min_value=0.0, step=0.1, format="%.3f",
+                    "weight": st.column_config.NumberColumn("weight", min_value=0.0, step=0.001, format="%.3f",
                                                             help="log(1 + ReLU(logit)), max-pooled; 0 removes"),
                     "expansion": st.column_config.CheckboxColumn("expansion", disabled=True,
                                                                  help="not one of the query's own word pieces"),

@@ -22,6 +22,7 @@ from splade_demo.explain.why_not import (
 )
 from splade_demo.retrieval.analyzer import analyze
 from splade_demo.retrieval.evaluation import EVAL_DEPTH
+from splade_demo.retrieval.pipeline import FUSION_DEPTH
 from splade_demo.retrieval.ranking import top_k
 
 if TYPE_CHECKING:
@@ -94,14 +95,15 @@ def _render_explanation(e: Explanation, text: str) -> None:
     a, b, c = st.columns(3)
     a.metric("BM25 rank", _rank_text(e.bm25.rank), help=f"score {e.bm25.score:.3f}")
     b.metric("SPLADE rank", _rank_text(e.splade.rank), help=f"score {e.splade.score:.3f}")
-    c.metric("Hybrid rank", _rank_text(e.hybrid.rank), help=f"RRF score {e.hybrid.score:.4f}")
-    left, right = st.columns(2)
-    with left:
+    c.metric("Hybrid rank", _rank_text(e.hybrid.rank),
+             help=f"RRF score {e.hybrid.score:.4f}: Σ 1/(60 + rank) over each method's top {FUSION_DEPTH}; a passage "
+                  "outside both is not retrieved")
+    with st.container():  # the formula needs the page's width
         st.markdown(f"**BM25: {e.bm25.score:.3f}**")
         st.code(formula_text(e.bm25.terms, e.bm25.score), language=None)
         if e.bm25.terms and e.bm25.score == 0:
             st.info("None of the query's words occurs in this passage: BM25 gives it 0, whatever it means.")
-    with right:
+    with st.container():
         st.markdown(f"**SPLADE: {e.splade.score:.3f}** = Σ q_t · d_t over {len(e.splade.terms)} shared terms")
         if e.splade.terms:
             st.dataframe(pd.DataFrame([
