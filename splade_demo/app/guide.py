@@ -9,6 +9,7 @@ keyed element (`st-key-<key>`), so no page needs code for the guide.
 from __future__ import annotations
 
 import html
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,13 @@ class Step:
     narration: str  # two sentences; "{query}" is the current query
 
     def text(self, query: str) -> str:
-        return self.narration.replace("{query}", query)
+        """The narration for `query`, as Markdown: the query's own Markdown and HTML characters stay literal."""
+        return html.escape(self.narration).replace("{query}", markdown_literal(query))
+
+
+def markdown_literal(text: str) -> str:
+    """`text` with every Markdown/HTML punctuation character backslash-escaped, so it renders as typed."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>&:])", r"\\\1", text)
 
 
 def load_steps(path: Path = GUIDE_FILE) -> tuple[Step, ...]:
@@ -117,7 +124,7 @@ def render_guide(current_page: str, query: str) -> None:
     here = Path(step.page).name == Path(current_page).name
     with st.container(key="guide_banner", border=True):
         st.markdown(f"**🎤 Guided talk · step {step.number} of {len(STEPS)} · {html.escape(step.title)}**")
-        st.markdown(html.escape(step.text(query)))
+        st.markdown(step.text(query))
         if not here:
             page = _entry(step.page)
             st.caption(f"This step is on {page.title}.")

@@ -3,7 +3,6 @@ and each masked word's own rank under its mask. Weights are log(1 + ReLU(logit))
 
 from __future__ import annotations
 
-import html
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -92,7 +91,8 @@ def render_context_diff(query_text: str, model_name: str, precision: str, vocab,
         pages_a, pages_b = st.columns(2)
         for column, label, text, pages in ((pages_a, "A", text_a, diff.pages_a), (pages_b, "B", text_b, diff.pages_b)):
             with column:
-                st.markdown(f"**Top 5 pages for {label}** · {html.escape(text)[:80]}")
+                st.markdown(f"**Top 5 pages for {label}**")
+                st.text(text[:80])
                 if pages:
                     st.dataframe(_pages_frame(pages), hide_index=True, width="stretch")
                 else:
