@@ -29,3 +29,9 @@ st.caption("Current query")
 st.code(get_query()[:200], language=None)
 for page in ARTICLE:
     st.page_link(page.path, label=page.blurb)
+
+# The guided talk (#15): its start button here; ?step=N opens any step directly.
+from splade_demo.app.guide import render_guide, render_start
+
+render_guide("views/home.py", get_query())
+render_start()

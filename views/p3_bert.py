@@ -144,6 +144,9 @@ st.markdown(
     "the query, for **every** vocabulary token, and keeps w = max over positions of log(1 + ReLU(logit)). Those are "
     "weights, not probabilities, and SPLADE's MLM head is fine-tuned for retrieval."
 )
+from splade_demo.app.sections.splade_extras import render_own_word_ranks  # (#15)
+
+render_own_word_ranks(settings.mlm_model, loaded, query.text, MASKED_WORDS)
 following = next_page("views/p3_bert.py")
 if following is not None:
     st.page_link(following.path, label=following.title, icon=following.icon)

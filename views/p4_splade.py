@@ -61,7 +61,11 @@ if hidden_winners:
 
 st.subheader("The sparse vector")
 bars = term_weights(encoding.vector, vocab, top_n, set(encoding.input_ids), hide)
-st.plotly_chart(term_weight_bars(bars, presenter), width="stretch", key="p4_bars", config=chart_config("p4_vector"))
+from splade_demo.app.sections.splade_extras import render_terms_won, term_origins  # (#15)
+
+st.plotly_chart(term_weight_bars(bars, presenter, origins=term_origins(encoding, vocab)), width="stretch", key="p4_bars",
+                config=chart_config("p4_vector"))
+render_terms_won(encoding, vocab)
 expansion = encoding.expansion_nnz
 st.caption(f"{encoding.nnz - expansion:,} of the {encoding.nnz:,} non-zero terms are the query's own word pieces; "
            f"{expansion:,} are expansion terms the model added.")
@@ -142,3 +146,8 @@ with doc_right:
     )
 with st.expander("Passage text"):
     st.text(index.corpus.passages[hit.index].text)
+
+# -- Context diff (#15) -----------------------------------------------------------------------
+from splade_demo.app.sections.splade_extras import render_context_diff
+
+render_context_diff(query.text, settings.splade_model, settings.precision, vocab, index, splade_query_encoding)

@@ -136,3 +136,10 @@ st.dataframe(pd.DataFrame(summary_rows(results)).round(3), hide_index=True, widt
 st.plotly_chart(delta_ndcg_chart(results["bm25"], results["splade"], presenter), width="stretch", key="p5_delta",
                 config=chart_config("p5_delta_ndcg"))
 st.caption(f"Model: `{settings.splade_model}` · corpus: `{settings.corpus}` · precision: {encoder.precision}.")
+
+# -- Explain any page, edit the query's terms (#15) ------------------------------------------
+from splade_demo.app.sections.term_editing import render_term_editing
+from splade_demo.app.sections.why_not import render_why_not
+
+render_why_not(query.text, bm25, encoder, index, encoding, labelled)
+render_term_editing(query.text, bm25, encoder, index, encoding, labelled, k)

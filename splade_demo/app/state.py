@@ -6,6 +6,7 @@ into a message that ends the page there.
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator, Literal, NamedTuple
 
@@ -64,8 +65,14 @@ class PageStart(NamedTuple):
 
 
 def page_start() -> PageStart:
-    """The checked shared query, the settings and presenter mode; an empty query stops the page after its notice."""
+    """The checked shared query, the settings and presenter mode; an empty query stops the page after its notice.
+
+    With the guided talk on, the step's banner is drawn here (`guide.render_guide`), so pages need no guide code.
+    """
+    from splade_demo.app.guide import render_guide
+
     query = checked_query()
+    render_guide(str(sys._getframe(1).f_globals.get("__file__", "")), query.text)
     if query.empty:
         st.stop()
     return PageStart(query, current_settings(), presenter_mode())

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-COMMAND_MODULES: tuple[str, ...] = ("search", "encode", "fill_mask", "neighbours", "evaluate", "index", "prefetch")
+COMMAND_MODULES: tuple[str, ...] = ("search", "encode", "fill_mask", "neighbours", "evaluate", "index", "prefetch", "explain")
 MAX_QUERY_CHARS = 10_000
 
 

@@ -6,7 +6,7 @@ Every token and term is HTML-escaped: Plotly renders a subset of HTML in ticks a
 from __future__ import annotations
 
 from html import escape
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import plotly.graph_objects as go
 
@@ -65,17 +65,21 @@ def activation_heatmap(grid: PositionTermGrid, presenter: bool = False) -> go.Fi
 def term_weight_bars(
     bars: Sequence[TermWeight], presenter: bool = False, title: str | None = None,
     highlighted_label: str = "in the query", other_label: str = "expansion term",
-    other_colour: str = EXPANSION_TERM_COLOUR,
+    other_colour: str = EXPANSION_TERM_COLOUR, origins: Mapping[int, str] | None = None,
 ) -> go.Figure:
-    """Horizontal bars, heaviest at the top; highlighted terms (query words) in the query colour."""
+    """Horizontal bars, heaviest at the top; highlighted terms (query words) in the query colour.
+
+    `origins` (term id -> "word (position n)") names, in the hover, the position whose activation won the max.
+    """
     fig = go.Figure()
     labels = [escape(b.term) for b in bars]
+    won = [f"<br>won by {escape(origins[b.term_id])}" if origins and b.term_id in origins else "" for b in bars]
     for flag, name, colour in ((True, highlighted_label, QUERY_TERM_COLOUR), (False, other_label, other_colour)):
         rows = [i for i, b in enumerate(bars) if b.highlighted is flag]
         fig.add_bar(
             y=[i for i in rows], x=[bars[i].weight for i in rows], orientation="h", name=name, marker_color=colour,
             text=[f"{bars[i].weight:.2f}" for i in rows], textposition="auto",
-            hovertext=[f"{labels[i]}: weight {bars[i].weight:.3f} ({name})" for i in rows], hoverinfo="text",
+            hovertext=[f"{labels[i]}: weight {bars[i].weight:.3f} ({name}){won[i]}" for i in rows], hoverinfo="text",
         )
     fig.update_layout(
         barmode="overlay", xaxis_title="SPLADE weight w = max over positions of log(1 + ReLU(logit))",

@@ -29,16 +29,6 @@ DOCUMENTS = [f"{p['title']} {p['text']}" for p in TINY_PASSAGES] + [LONG_TEXT, "
 
 
 @pytest.fixture(scope="module")
-def loaded(tiny_splade_dir: Path) -> LoadedMLM:
-    return load_mlm(str(tiny_splade_dir))
-
-
-@pytest.fixture(scope="module")
-def encoder(loaded: LoadedMLM) -> SpladeEncoder:
-    return SpladeEncoder(loaded, precision="fp32")
-
-
-@pytest.fixture(scope="module")
 def oracle(tiny_splade_dir: Path):
     """sentence-transformers' SPLADE: MLMTransformer + SpladePooling("max"), built from modules."""
     with warnings.catch_warnings():

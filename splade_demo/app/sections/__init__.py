@@ -1,0 +1,1 @@
+"""Page sections drawn by several calls from views/ (the explain sections of pages 3-5)."""
