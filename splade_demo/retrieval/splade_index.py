@@ -104,12 +104,8 @@ class SpladeIndex:
         return self.matrix.shape[0]
 
     def scores(self, query_vector: np.ndarray) -> np.ndarray:
-        """score(q, d) = sum_t q_t d_t for every document, returned as float64.
-
-        The product is taken in the matrix's float32: a float64 query would make scipy convert the whole matrix
-        on every query (about 4x slower at 100k passages, measured; top-10 unchanged, scores within 2e-7).
-        """
-        q = np.asarray(query_vector, dtype=self.matrix.dtype).ravel()
+        """score(q, d) = sum_t q_t d_t for every document (float64)."""
+        q = np.asarray(query_vector, dtype=np.float64).ravel()
         if q.shape[0] != self.matrix.shape[1]:
             raise ValueError(f"the query vector has {q.shape[0]} dimensions; the index has {self.matrix.shape[1]}")
         return np.asarray(self.matrix @ q, dtype=np.float64).ravel()
