@@ -124,7 +124,7 @@ def rerank(query: EditableQuery, bm25: BM25Index, splade_index: "SpladeIndex", k
     lexical = top_k(bm25.score(query.bm25), corpus, EVAL_DEPTH)
     learned = top_k(splade_index.scores(query.splade_vector(splade_index.matrix.shape[1])), corpus, EVAL_DEPTH)
     deep = {"bm25": lexical, "splade": learned,
-            "hybrid": hybrid_hits(lexical[:FUSION_DEPTH], learned[:FUSION_DEPTH], corpus, EVAL_DEPTH)}
+            "hybrid": hybrid_hits(lexical[:FUSION_DEPTH], learned[:FUSION_DEPTH], EVAL_DEPTH)}
     return Reranking(
         hits={m: ranked[:k] for m, ranked in deep.items()},
         pages={m: collapse_to_pages(ranked, k) for m, ranked in deep.items()},
