@@ -100,7 +100,9 @@ def test_pages_4_and_5_during_the_build_then_after_it(gate: Gate) -> None:
     assert page4.selectbox(key="p4_doc").options and len(page4.main.get("plotly_chart")) == 5
     page5.run()
     assert not page5.exception, page5.exception
-    assert len(page5.main.dataframe) == 4 and len(page5.main.get("plotly_chart")) == 4  # 3 rankings + metrics; 4 charts
+    tables = [t for t in page5.main.dataframe if t.key is None]  # without the term editor's own tables (#15)
+    assert len(tables) >= 4 and len(page5.main.get("plotly_chart")) >= 4  # 3 rankings + metrics; 4 charts, then #15
+    assert [t.key for t in page5.main.dataframe if t.key] == ["p5_edit_terms"]  # the term editor came with the index
     assert "✅ answers" in set(page5.main.dataframe[1].value["relevant"])
     assert sidebar_line(first_run()) == "SPLADE index: ready"
 
