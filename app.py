@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from splade_demo.app.pages import HOME, PAGES
+from splade_demo.app.queue_notice import install_queue_notice
 from splade_demo.app.sidebar import render_sidebar
 from splade_demo.app.state import DEFAULT_QUERY, QUERY_KEY
 
@@ -17,6 +18,7 @@ NAVIGATION = [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, d
 # The query comes from the URL on first load and goes back into it on every run.
 if QUERY_KEY not in st.session_state:
     st.session_state[QUERY_KEY] = st.query_params.get("q", DEFAULT_QUERY)
+install_queue_notice()  # a model call that waits for a free core says so on the page
 render_sidebar()
 st.query_params["q"] = st.session_state[QUERY_KEY]
 st.navigation(NAVIGATION).run()
