@@ -13,7 +13,7 @@ st.set_page_config(page_title="Why SPLADE works", page_icon="🔎", layout="wide
 
 # The pages live in views/, not pages/: Streamlit treats a `pages/` folder next to the entrypoint as
 # old-style pages, and a fresh server then answers a deep link such as /bm25?q=... with "Page not found".
-NAVIGATION = [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=p is HOME) for p in PAGES]
+NAVIGATION = [st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path, default=p is HOME) for p in PAGES]
 
 # The query comes from the URL on first load and goes back into it on every run.
 if QUERY_KEY not in st.session_state:

@@ -28,4 +28,4 @@ st.markdown(
 st.caption("Current query")
 st.code(get_query()[:200], language=None)
 for page in ARTICLE:
-    st.page_link(page.path, label=page.blurb)
+    st.page_link(page.script, label=page.blurb)

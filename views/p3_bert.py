@@ -146,4 +146,4 @@ st.markdown(
 )
 following = next_page("views/p3_bert.py")
 if following is not None:
-    st.page_link(following.path, label=following.title, icon=following.icon)
+    st.page_link(following.script, label=following.title, icon=following.icon)
