@@ -47,30 +47,6 @@ def corpus_spec(passages: int | None) -> str:
     return str(path)
 
 
-def prepare(models: str, precision: str, corpus: str, cache: Path) -> tuple[str, str]:
-    """Model folders for the server, and its cache holding the corpus's SPLADE index."""
-    from dataclasses import replace
-
-    from splade_demo.data.corpus import load_corpus
-    from splade_demo.models.loading import load_mlm
-    from splade_demo.retrieval.splade_encoder import SpladeEncoder
-    from splade_demo.retrieval.splade_index import index_cache_path, index_key, is_cached, load_or_build_index, \
-        save_index
-
-    tiny = str(common.tiny_splade_dir())
-    documents = load_corpus(corpus)
-    tiny_cache = common.BENCH_DIR / "load-cache"  # the tiny index, built once; bert-base's cache gets a copy
-    tiny_index = load_or_build_index(SpladeEncoder(load_mlm(tiny), precision), documents, tiny_cache)  # type: ignore[arg-type]
-    if models == "tiny":
-        return tiny, tiny
-    splade, mlm = str(common.random_bert_base_dir("splade")), str(common.random_bert_base_dir("mlm"))
-    encoder = SpladeEncoder(load_mlm(splade), precision)  # type: ignore[arg-type]
-    if not is_cached(encoder, documents, cache):
-        seeded = replace(tiny_index, key=index_key(encoder, documents), model_name=encoder.name)
-        save_index(seeded, index_cache_path(encoder, documents, cache), encoder.fingerprint)
-    return splade, mlm
-
-
 def server_times(log: Path, since: int) -> tuple[list[float], int]:
     runs = load.script_run_times(log)
     return [wall for wall, _ in runs[since:]], len(runs)
@@ -91,7 +67,8 @@ def main() -> None:
     print(common.machine_report())
     corpus = corpus_spec(args.passages)
     cache = common.BENCH_DIR / ("load-cache" if args.models == "tiny" else "load-cache-bert-base")
-    splade, mlm = prepare(args.models, precision, corpus, cache)
+    # the tiny index is built once in its own cache folder; bert-base's gets a copy under its key
+    splade, mlm = common.app_models(args.models, precision, corpus, cache, tiny_cache=common.BENCH_DIR / "load-cache")
     tag = f"{args.models}-slots{args.slots or 'cores'}{f'-p{args.passages}' if args.passages else ''}"
     run_log = common.BENCH_DIR / f"load-runs-{tag}.log"
     run_log.unlink(missing_ok=True)

@@ -23,19 +23,21 @@ from tests.e2e.server import CHROMIUM, CHROMIUM_ARGS
 
 WALK = ("bm25", "glove", "bert", "splade", "compare")
 SKELETONS = '[data-testid="stSkeleton"], [data-testid="stSkeletonElement"], [data-testid="stAppSkeleton"]'
-# True once a page other than `previous` is shown, its script has finished and every chart is drawn.
-COMPLETE_JS = """
-(previous) => {
+# JavaScript statements that return false while the app's script runs or widgets are still loading.
+SCRIPT_RUNNING_GUARD = """
   const app = document.querySelector('[data-testid="stApp"]');
   if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
   if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
-  if (document.querySelector('%s')) return false;
+  if (document.querySelector('%s')) return false;""" % SKELETONS.replace("'", "\\'")
+# True once a page other than `previous` is shown, its script has finished and every chart is drawn.
+COMPLETE_JS = """
+(previous) => {%s
   const h = document.querySelector('[data-testid="stMain"] h1');
   if (!h || h.innerText.trim() === previous) return false;
   return Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"]'))
     .every(c => c.querySelector('.main-svg') !== null);
 }
-""" % SKELETONS.replace("'", "\\'")
+""" % SCRIPT_RUNNING_GUARD
 ERRORS_JS = """
 () => Array.from(document.querySelectorAll('[data-testid="stException"], [data-testid="stAlertContentError"]'))
   .map(e => e.innerText.slice(0, 300))
