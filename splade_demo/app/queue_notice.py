@@ -16,7 +16,7 @@ class QueueNotice:
 
     def waiting(self, ahead: int) -> None:
         self._slot = st.empty()
-        self._slot.info(f"⏳ Queued behind {ahead} request{'' if ahead == 1 else 's'} on this shared server…")
+        self._slot.info(f"Queued behind {ahead} request{'' if ahead == 1 else 's'} on this shared server…", icon="⏳")
 
     def admitted(self) -> None:
         if self._slot is not None:
