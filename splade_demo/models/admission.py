@@ -55,6 +55,7 @@ class Admission:
         self._queues: dict[Kind, deque[object]] = {"interactive": deque(), "batch": deque()}
         self._local = threading.local()
         self.torch_threads: int | None = None  # set by serve(); applied lazily (torch is imported by then)
+        self.threads_before: int | None = None  # torch's own setting, before the first change
 
     @property
     def enabled(self) -> bool:
@@ -124,6 +125,8 @@ class Admission:
             import torch
 
             if torch.get_num_threads() != self.torch_threads:
+                if self.threads_before is None:
+                    self.threads_before = torch.get_num_threads()
                 torch.set_num_threads(self.torch_threads)
 
     def set_notice(self, notice: WaitNotice | None) -> None:
