@@ -8,7 +8,7 @@ BERT-base) and a SPLADE query encoding (int8 BERT-base). A probe session times i
   - idle (one session alone),
   - busy with `--sessions` other sessions sending the same requests in a loop (threads, as Streamlit serves them),
   - busy building an index (document batches of 16 demo passages, as page 4's background build),
-each with the admission on (slots = cores, torch threads = cores / slots = 1) and off (no admission, torch's
+each with the admission on (`--slots`, default the server's: 1 slot; torch threads = cores / slots) and off (no admission, torch's
 default of one thread per core for every call: the behaviour before). Browsers are left out: in the load test
 (bench_load.py) they take most of the CPU and hide the server's share.
 """
@@ -23,7 +23,7 @@ import time
 import _common as common
 
 from splade_demo.models import admission as admission_module
-from splade_demo.models.admission import Admission, available_cores
+from splade_demo.models.admission import Admission, available_cores, slots_from_env
 
 QUERY = "how does python free the memory of unused objects"
 
@@ -32,6 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, default=4, help="other sessions sending requests (default 4)")
     parser.add_argument("--probes", type=int, default=5, help="timed requests per scenario (default 5)")
+    parser.add_argument("--slots", type=int, default=0, help="admission slots when on (default: the server's, 1)")
     args = parser.parse_args()
     import torch
 
@@ -46,6 +47,8 @@ def main() -> None:
     encoder = SpladeEncoder(load_mlm(str(common.random_bert_base_dir("splade"))), "int8")
     documents = [document_text(p) for p in load_corpus("demo").passages[:64]]
     cores = available_cores()
+    slots = min(args.slots, cores) if args.slots else slots_from_env(cores)
+    on_threads = max(1, cores // slots)
     default_threads = torch.get_num_threads()
 
     def request() -> None:
@@ -53,8 +56,8 @@ def main() -> None:
         encoder.encode_query(QUERY)
 
     def scenario(load: str, on: bool) -> list[float]:
-        admission_module._ADMISSION = Admission(cores if on else 0)
-        torch.set_num_threads(1 if on else default_threads)
+        admission_module._ADMISSION = Admission(slots if on else 0)
+        torch.set_num_threads(on_threads if on else default_threads)
         stop = threading.Event()
 
         def session_loop() -> None:
@@ -83,7 +86,11 @@ def main() -> None:
                 worker.join()
 
     print(f"\nprobe request: fill-mask (5 words, fp32) + query encoding (int8), BERT-base; {args.probes} timed each; "
-          f"cores {cores}, torch threads off: {default_threads}, on: 1")
+          f"cores {cores}; off: no admission, torch threads {default_threads}; on: {slots} slots, torch threads {on_threads}")
+    for threads in (default_threads, on_threads, default_threads):  # warm-up at both thread counts (first calls are slow)
+        torch.set_num_threads(threads)
+        for _ in range(3):
+            request()
     results: dict[tuple[str, bool], list[float]] = {}
     for load in ("idle", "sessions", "index"):
         for on in (False, True):

@@ -14,7 +14,7 @@ the CPU), the server's peak RSS (VmHWM), and whether every session's pages equal
 The SPLADE index is built (tiny) or seeded (bert-base: the tiny vectors under the BERT-base key, as in
 bench_app.py) before the server starts, so no page waits for an index build. `--passages N` cuts the corpus to
 its first N passages. The server's settings come from the environment as usual (SPLADE_DEMO_PRECISION, ...);
-`--slots` sets SPLADE_DEMO_MODEL_SLOTS (default: the cores; 0: no admission).
+`--slots` sets SPLADE_DEMO_MODEL_SLOTS (default: the server's own, 1; 0: no admission).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--models", choices=["tiny", "bert-base"], default="tiny")
     parser.add_argument("--sessions", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--passages", type=int, default=0, help="cut the demo corpus to its first N passages")
-    parser.add_argument("--slots", default="", help="SPLADE_DEMO_MODEL_SLOTS for the server (default: the cores)")
+    parser.add_argument("--slots", default="", help="SPLADE_DEMO_MODEL_SLOTS for the server (default: its own, 1)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the single-session run (no equality check)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds a page may take (default 600)")
     args = parser.parse_args()
@@ -69,7 +69,7 @@ def main() -> None:
     cache = common.BENCH_DIR / ("load-cache" if args.models == "tiny" else "load-cache-bert-base")
     # the tiny index is built once in its own cache folder; bert-base's gets a copy under its key
     splade, mlm = common.app_models(args.models, precision, corpus, cache, tiny_cache=common.BENCH_DIR / "load-cache")
-    tag = f"{args.models}-slots{args.slots or 'cores'}{f'-p{args.passages}' if args.passages else ''}"
+    tag = f"{args.models}-slots{args.slots or 'default'}{f'-p{args.passages}' if args.passages else ''}"
     run_log = common.BENCH_DIR / f"load-runs-{tag}.log"
     run_log.unlink(missing_ok=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "SPLADE_DEMO_SPLADE_MODEL": splade, "SPLADE_DEMO_MLM_MODEL": mlm,
@@ -78,12 +78,12 @@ def main() -> None:
     if args.slots:
         env["SPLADE_DEMO_MODEL_SLOTS"] = args.slots
     queries = load.labelled_queries(max(args.sessions), common.REPO_ROOT / "corpus" / "queries.jsonl")
-    print(f"\nmodels {args.models}, precision {precision}, corpus {corpus}, slots {args.slots or 'cores'}, "
+    print(f"\nmodels {args.models}, precision {precision}, corpus {corpus}, slots {args.slots or 'default'}, "
           f"sessions {args.sessions}")
     log = common.BENCH_DIR / f"streamlit-load-{tag}.log"
     server, url = launcher.launch(env, log, module="tests.e2e.timed_streamlit")
     report: dict[str, object] = {"models": args.models, "precision": precision, "corpus": corpus,
-                                 "slots": args.slots or "cores", "machine": common.machine_report()}
+                                 "slots": args.slots or "default", "machine": common.machine_report()}
     try:
         launcher.wait_healthy(server, url, log, 120)
         started = time.perf_counter()

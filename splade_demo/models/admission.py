@@ -1,10 +1,12 @@
 """One server-wide admission for every model call: fill-mask, query encoding, index batches.
 
-Streamlit serves every session from threads of one process. Unchecked, two sessions run torch at once and
-oversubscribe the cores (measured: 2 threads per call were 4x slower than 1 under load). Here at most `slots`
-model calls run at once (default: the cores this process may use, `os.sched_getaffinity`), and on a server
-(`serve()`) torch's intra-op threads are set to cores // slots so the calls together use every core once. Interactive calls (a query, a
-fill-mask) go before index batches; an index build asks again before each batch, so it yields between batches.
+Streamlit serves every session from threads of one process. Unchecked, two sessions run torch at once, each with
+a thread per core, and oversubscribe the cores. Here at most `slots` model calls run at once (never more than the
+cores this process may use, `os.sched_getaffinity`; default 1), and on a server (`serve()`) torch's intra-op threads
+are set to cores // slots, so the admitted calls together use each core once. Measured at BERT-base size
+(benchmarks/bench_admission.py, README "Many visitors at once"): one call with both cores was as fast as no
+admission; two calls at one thread each were 1.1-1.9x slower. Interactive calls (a query, a fill-mask) go before
+index batches; an index build asks again before each batch, so it yields between batches.
 
 A caller that has to wait hears `WaitNotice.waiting(ahead)` first (the app shows "queued behind N requests")
 and `admitted()` once it runs. Admission is re-entrant within a thread. `SPLADE_DEMO_MODEL_SLOTS`: the number
@@ -38,11 +40,13 @@ def available_cores() -> int:
 
 
 def slots_from_env(cores: int | None = None) -> int:
-    """SPLADE_DEMO_MODEL_SLOTS (0 turns admission off), default: the available cores."""
+    """SPLADE_DEMO_MODEL_SLOTS, at most the cores (0 turns admission off); default 1: one model call at a time,
+    with every core (measured faster than one call per core at one thread each: benchmarks/bench_admission.py)."""
+    cores = cores or available_cores()
     value = os.environ.get("SPLADE_DEMO_MODEL_SLOTS", "").strip()
     if value.isdigit():
-        return int(value)
-    return cores or available_cores()
+        return min(int(value), cores)
+    return 1
 
 
 class Admission:

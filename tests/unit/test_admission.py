@@ -116,11 +116,14 @@ def test_zero_slots_turn_admission_off() -> None:
         assert gate.running() == 0
 
 
-def test_slots_default_to_the_cores_and_follow_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_slot_by_default_never_more_than_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SPLADE_DEMO_MODEL_SLOTS", raising=False)
-    assert slots_from_env() == available_cores() >= 1
+    assert slots_from_env() == 1
     monkeypatch.setenv("SPLADE_DEMO_MODEL_SLOTS", "0")
     assert slots_from_env() == 0
+    monkeypatch.setenv("SPLADE_DEMO_MODEL_SLOTS", "64")
+    assert slots_from_env() == available_cores()
+    assert slots_from_env(cores=2) == 2
 
 
 def test_a_server_sets_torch_threads_to_cores_per_slot(monkeypatch: pytest.MonkeyPatch) -> None:
