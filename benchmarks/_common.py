@@ -60,6 +60,34 @@ def random_bert_base_dir(name: str = "splade", seed: int = 0) -> Path:
     return folder
 
 
+def app_models(models: str, precision: str, corpus: str, cache: Path, tiny_cache: Path | None = None) -> tuple[str, str]:
+    """The SPLADE and fill-mask folders for a served app, with `cache` holding the corpus's SPLADE index.
+
+    `tiny`: the tiny SPLADE as both, its index built (or loaded) in `tiny_cache` (default `cache`). `bert-base`:
+    random-init BERT-base folders, with the tiny vectors saved under the BERT-base model's key (same shape; a random
+    BERT-base would take minutes to encode `demo` and give near-dense vectors)."""
+    from dataclasses import replace
+
+    from splade_demo.data.corpus import load_corpus
+    from splade_demo.models.loading import load_mlm
+    from splade_demo.retrieval.splade_encoder import SpladeEncoder
+    from splade_demo.retrieval.splade_index import index_cache_path, index_key, is_cached, load_or_build_index, \
+        save_index
+
+    tiny = str(tiny_splade_dir())
+    documents = load_corpus(corpus)
+    tiny_index = load_or_build_index(SpladeEncoder(load_mlm(tiny), precision), documents,  # type: ignore[arg-type]
+                                     tiny_cache or cache)
+    if models == "tiny":
+        return tiny, tiny
+    splade, mlm = str(random_bert_base_dir("splade")), str(random_bert_base_dir("mlm"))
+    encoder = SpladeEncoder(load_mlm(splade), precision)  # type: ignore[arg-type]
+    if not is_cached(encoder, documents, cache):
+        seeded = replace(tiny_index, key=index_key(encoder, documents), model_name=encoder.name)
+        save_index(seeded, index_cache_path(encoder, documents, cache), encoder.fingerprint)
+    return splade, mlm
+
+
 def cpu_flags() -> set[str]:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

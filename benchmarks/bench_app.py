@@ -31,23 +31,19 @@ from pathlib import Path
 import _common as common
 
 from tests.e2e import server as launcher
+from tests.e2e.load import SCRIPT_RUNNING_GUARD
 
 CHROMIUM = str(launcher.CHROMIUM)
 CHROMIUM_ARGS = launcher.CHROMIUM_ARGS
 TARGET_START_S = 5.0
 TARGET_SWITCH_S = 1.0
-SKELETONS = '[data-testid="stSkeleton"], [data-testid="stSkeletonElement"], [data-testid="stAppSkeleton"]'
 # True once the script has finished and the page whose title starts with `title` is shown.
 RENDERED_JS = """
-(title) => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
-  if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
-  if (document.querySelector('%s')) return false;
+(title) => {%s
   const h1 = Array.from(document.querySelectorAll('[data-testid="stMain"] h1, section.main h1'));
   return h1.some(h => h.innerText.trim().startsWith(title));
 }
-""" % SKELETONS.replace("'", "\\'")
+""" % SCRIPT_RUNNING_GUARD
 TITLE_CHANGED_JS = """
 (previous) => {
   const h = document.querySelector('[data-testid="stMain"] h1, section.main h1');
@@ -83,26 +79,7 @@ FIRST_TITLE_JS = """
 
 def prepare(models: str, precision: str, cache: Path) -> tuple[str, str]:
     """Model folders for the app, and its cache seeded with the `demo` SPLADE index."""
-    from splade_demo.data.corpus import load_corpus
-    from splade_demo.models.loading import load_mlm
-    from splade_demo.retrieval.splade_encoder import SpladeEncoder
-    from splade_demo.retrieval.splade_index import index_cache_path, is_cached, load_or_build_index, save_index
-
-    tiny = str(common.tiny_splade_dir())
-    corpus = load_corpus("demo")
-    tiny_index = load_or_build_index(SpladeEncoder(load_mlm(tiny), precision), corpus, cache)  # type: ignore[arg-type]
-    if models == "tiny":
-        return tiny, tiny
-    splade, mlm = str(common.random_bert_base_dir("splade")), str(common.random_bert_base_dir("mlm"))
-    encoder = SpladeEncoder(load_mlm(splade), precision)  # type: ignore[arg-type]
-    if not is_cached(encoder, corpus, cache):
-        from dataclasses import replace
-
-        from splade_demo.retrieval.splade_index import index_key
-
-        seeded = replace(tiny_index, key=index_key(encoder, corpus), model_name=encoder.name)
-        save_index(seeded, index_cache_path(encoder, corpus, cache), encoder.fingerprint)
-    return splade, mlm
+    return common.app_models(models, precision, "demo", cache)
 
 
 def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str, float]:

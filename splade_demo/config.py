@@ -71,6 +71,14 @@ def load_cache_dir() -> Path:
     return Path(_env("SPLADE_DEMO_CACHE", str(default_cache_dir()))).expanduser()
 
 
+def public_mode() -> bool:
+    """SPLADE_DEMO_PUBLIC=1 (a shared deployment): catalogue models only, no free-text paths, capped uploads.
+
+    Off by default, where a presenter wants custom models. The operator's own SPLADE_DEMO_* settings still apply.
+    """
+    return os.environ.get("SPLADE_DEMO_PUBLIC", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def load_settings() -> Settings:
     """Settings from the SPLADE_DEMO_* environment variables, with defaults."""
     return Settings(

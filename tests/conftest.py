@@ -11,7 +11,7 @@ import os
 import subprocess
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -38,6 +38,23 @@ def offline_hub_and_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["SPLADE_DEMO_CACHE"] = str(cache)
     return cache
+
+
+@pytest.fixture(autouse=True)
+def torch_threads_restored() -> Iterator[None]:
+    """An AppTest run of app.py sizes torch's threads for a server (models/admission.py `serve`, one per slot);
+    give the next test torch's own setting back."""
+    yield
+    from splade_demo.models import admission
+
+    gate = admission._ADMISSION
+    if gate is not None and gate.torch_threads is not None:
+        gate.torch_threads = None
+        if gate.threads_before is not None:
+            import torch
+
+            torch.set_num_threads(gate.threads_before)
+            gate.threads_before = None
 
 
 @pytest.fixture(scope="session")

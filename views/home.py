@@ -28,7 +28,7 @@ st.markdown(
 st.caption("Current query")
 st.code(get_query()[:200], language=None)
 for page in ARTICLE:
-    st.page_link(page.path, label=page.blurb)
+    st.page_link(page.script, label=page.blurb)
 
 # The guided talk (#15): its start button here; ?step=N opens any step directly.
 from splade_demo.app.guide import render_guide, render_start

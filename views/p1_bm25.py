@@ -11,7 +11,7 @@ from splade_demo.app.resources import bm25_resource, labelled_query
 from splade_demo.app.state import page_start, stop_on
 from splade_demo.data.corpus import CorpusError
 from splade_demo.explain.lexical_gap import bm25_report
-from splade_demo.explain.snippets import segments_to_html, snippet_segments
+from splade_demo.explain.snippets import markdown_text, segments_to_html, snippet_segments
 from splade_demo.figures.bm25 import contribution_bars
 from splade_demo.retrieval.analyzer import analyze_tokens
 
@@ -79,6 +79,6 @@ for page in missed:
     where = f"ranked {page.page_rank} among pages" if page.page_rank else "never retrieved"
     reason = "It shares no word with the query." if not page.shares_terms else "It shares some words, but other pages use them more."
     st.markdown(
-        f"- **{page.title}** (`{page.source}`, {where}). {reason} It speaks of: "
+        f"- **{markdown_text(page.title)}** (`{page.source.replace('`', '')}`, {where}). {reason} It speaks of: "
         + ", ".join(f"`{w}`" for w in page.words_instead)
     )

@@ -149,4 +149,4 @@ from splade_demo.app.sections.splade_extras import render_own_word_ranks  # (#15
 render_own_word_ranks(settings.mlm_model, loaded, query.text, MASKED_WORDS)
 following = next_page("views/p3_bert.py")
 if following is not None:
-    st.page_link(following.path, label=following.title, icon=following.icon)
+    st.page_link(following.script, label=following.title, icon=following.icon)

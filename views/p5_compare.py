@@ -15,6 +15,7 @@ from splade_demo.app.resources import (
 )
 from splade_demo.app.state import chart_config, page_start, stop_on
 from splade_demo.data.corpus import CorpusError
+from splade_demo.data.csv_export import safe_csv
 from splade_demo.explain.comparison import compare_rankings
 from splade_demo.explain.splade_view import shared_terms
 from splade_demo.figures.compare import bm25_breakdown_bar, delta_ndcg_chart, slope_chart, splade_breakdown_bar
@@ -71,7 +72,7 @@ for column, name, hits, note in [
             st.dataframe(ranking_table(hits, mark_wins=name == "SPLADE"), hide_index=True, width="stretch")
         else:
             st.info(f"{name} scored no passage above zero for this query.")
-        st.download_button(f"{name} ranking as CSV", ranking_table(hits).to_csv(index=False).encode(),
+        st.download_button(f"{name} ranking as CSV", safe_csv(ranking_table(hits)),
                            file_name=f"{name.split()[0].lower()}_ranking.csv", mime="text/csv", key=f"p5_csv_{name}")
 
 if comparison is None:
@@ -121,7 +122,7 @@ else:
             st.info("No query word occurs in this passage: BM25 gives it zero.")
     st.download_button(
         "The query's SPLADE vector as CSV",
-        pd.DataFrame(encoding.top_terms(encoder.vocab, encoding.nnz), columns=["term", "weight"]).to_csv(index=False).encode(),
+        safe_csv(pd.DataFrame(encoding.top_terms(encoder.vocab, encoding.nnz), columns=["term", "weight"])),
         file_name="splade_query_vector.csv", mime="text/csv", key="p5_csv_vector",
     )
 

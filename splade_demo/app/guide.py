@@ -110,7 +110,7 @@ def follow(current_page: str) -> None:
         params = {k: v for k, v in st.query_params.to_dict().items()}
         params[STEP_PARAM] = str(step.number)
         st.session_state[URL_SEEN_KEY] = str(step.number)
-        st.switch_page(step.page, query_params=params)
+        st.switch_page(_entry(step.page).script, query_params=params)
 
 
 def render_guide(current_page: str, query: str) -> None:

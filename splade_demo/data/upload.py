@@ -15,6 +15,8 @@ import json
 import math
 import os
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal
 
@@ -31,6 +33,18 @@ REQUIRED = ("id", "text")
 OPTIONAL = ("title", "section", "source", "url")
 UPLOAD_SUBDIR = "uploads"
 MAX_KEPT_UPLOADS = 20  # older uploaded corpora are deleted when a new one is saved (a shared server's disk)
+
+
+@dataclass(frozen=True)
+class UploadPolicy:
+    """Caps for a shared server (SPLADE_DEMO_PUBLIC=1): bytes per session, bytes on disk, hours kept."""
+
+    session_bytes: int = 20 * 1024 * 1024
+    total_bytes: int = 50 * 1024 * 1024
+    max_age_s: float = 3 * 3600.0
+
+
+PUBLIC_POLICY = UploadPolicy()
 
 
 class UploadError(CorpusError):
@@ -171,11 +185,19 @@ def default_title(text: str) -> str:
     return (title[: TITLE_CHARS - 1].rstrip() + "…") if len(title) > TITLE_CHARS else title + ("…" if cut else "")
 
 
-def save_upload(corpus: Corpus, cache_dir: Path) -> Path:
+def check_session_quota(used_bytes: int, new_bytes: int, policy: UploadPolicy = PUBLIC_POLICY) -> None:
+    """UploadError if a session that has uploaded `used_bytes` may not upload `new_bytes` more (public mode)."""
+    if used_bytes + new_bytes > policy.session_bytes:
+        raise UploadError(f"this session has used its upload allowance ({policy.session_bytes // 2**20} MB) "
+                          "on this shared server; reload the page later or run the app locally")
+
+
+def save_upload(corpus: Corpus, cache_dir: Path, policy: UploadPolicy | None = None) -> Path:
     """Write the corpus as JSONL to `<cache_dir>/uploads/<content hash>.jsonl` (atomically) and return the path.
 
     The same documents always land in the same file, so the app's caches (keyed by the path) are reused.
-    Only the MAX_KEPT_UPLOADS most recently saved (or re-uploaded) files are kept.
+    Only the MAX_KEPT_UPLOADS most recently saved (or re-uploaded) files are kept; with a `policy` (public mode)
+    also at most `policy.total_bytes` on disk and none older than `policy.max_age_s`.
     """
     folder = Path(cache_dir) / UPLOAD_SUBDIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -193,18 +215,31 @@ def save_upload(corpus: Corpus, cache_dir: Path) -> Path:
     finally:
         if os.path.exists(staging):
             os.unlink(staging)
-    prune_uploads(folder, keep=target)
+    prune_uploads(folder, keep=target, policy=policy)
     return target
 
 
-def prune_uploads(folder: Path, keep: Path, limit: int = MAX_KEPT_UPLOADS) -> None:
-    """Delete all but the `limit` newest uploaded corpora in `folder` (never `keep`)."""
-    def age(path: Path) -> float:
+def prune_uploads(folder: Path, keep: Path, limit: int = MAX_KEPT_UPLOADS, policy: UploadPolicy | None = None,
+                  now: float | None = None) -> None:
+    """Delete all but the `limit` newest uploaded corpora in `folder` (never `keep`); with a `policy`, also those
+    older than `policy.max_age_s` and the oldest beyond `policy.total_bytes` in all."""
+    def stat(path: Path) -> tuple[float, int]:
         try:
-            return path.stat().st_mtime
+            info = path.stat()
+            return info.st_mtime, info.st_size
         except OSError:  # deleted meanwhile by another session
-            return 0.0
+            return 0.0, 0
 
-    saved = sorted(folder.glob("*.jsonl"), key=age, reverse=True)
-    for old in [p for p in saved if p != keep][max(limit - 1, 0):]:
-        old.unlink(missing_ok=True)
+    now = time.time() if now is None else now
+    saved = sorted(((p, *stat(p)) for p in folder.glob("*.jsonl")), key=lambda item: item[1], reverse=True)
+    total = 0
+    kept = 0
+    for path, mtime, size in saved:
+        if path != keep:
+            too_old = policy is not None and now - mtime > policy.max_age_s
+            too_big = policy is not None and total + size > policy.total_bytes
+            if kept >= max(limit - 1, 0) or too_old or too_big:
+                path.unlink(missing_ok=True)
+                continue
+            kept += 1
+        total += size

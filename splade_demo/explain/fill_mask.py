@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from splade_demo.models.admission import admit
 from splade_demo.models.loading import LoadedMLM
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ def predict(
     _check_k(k)
     if not text.strip():
         return FillMaskResult([], False, 0)
-    with loaded.lock:
+    with admit(), loaded.lock:
         encoded = _encode(loaded.tokenizer, text, _max_length(loaded))
         masks = [w for w in encoded.words if w.is_mask]
         if encoded.has_mask:  # explicit [MASK]s (none left if truncation cut them all off)
@@ -126,7 +127,7 @@ def predict_word(loaded: LoadedMLM, text: str, word: str, k: int = 10) -> Masked
     _check_k(k)
     if not text.strip() or not word.strip():
         return None
-    with loaded.lock:
+    with admit(), loaded.lock:
         target = _normalise(loaded.tokenizer, word.strip())
         encoded = _encode(loaded.tokenizer, text, _max_length(loaded))
         found = next((w for w in encoded.words if _normalise(loaded.tokenizer, w.text) == target), None)

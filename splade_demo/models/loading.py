@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from splade_demo.config import load_cache_dir
+from splade_demo.config import load_cache_dir, public_mode
 from splade_demo.models.hub_download import (
     ModelUnavailable,
     ProgressCallback,
@@ -113,6 +113,8 @@ def locate_model(name: str, allow_download: bool = True, on_progress: ProgressCa
     name = name.strip()
     if not name:
         raise ModelUnavailable("No model name was given.")
+    if public_mode() and not allowed_in_public(name):
+        raise ModelUnavailable(public_refusal(name))
     local = Path(name).expanduser()
     if local.is_dir():
         path, layout = safetensors_folder(local, name, load_cache_dir())
@@ -132,6 +134,23 @@ def locate_model(name: str, allow_download: bool = True, on_progress: ProgressCa
         origin = "hub"
     path, layout = safetensors_folder(snapshot.folder, name, load_cache_dir())
     return ModelLocation(name, path, origin, layout, snapshot.commit, snapshot.note)
+
+
+def allowed_in_public(name: str) -> bool:
+    """In public mode: a catalogue model, or the model the operator's environment names (never a visitor's id)."""
+    from splade_demo.models.catalog import find
+
+    entry = find(name)
+    if entry is not None and entry.kind in {"splade", "mlm"}:
+        return True
+    operator = {os.environ.get(var, "").strip() for var in ("SPLADE_DEMO_SPLADE_MODEL", "SPLADE_DEMO_MLM_MODEL")}
+    return name in operator - {""}
+
+
+def public_refusal(name: str) -> str:
+    """The message for a model outside the catalogue in public mode (the id shortened; never a server path)."""
+    shown = name.replace("\x00", "")[:60] + ("…" if len(name) > 60 else "")
+    return f"The model {shown!r} is not offered on this server: it only loads the models of its catalogue."
 
 
 def pinned_revision(name: str) -> str | None:

@@ -32,6 +32,7 @@ import torch
 from scipy import sparse
 
 from splade_demo.config import PRECISIONS, Precision
+from splade_demo.models.admission import admit
 from splade_demo.models.loading import LoadedMLM
 from splade_demo.models.quantize import bf16_autocast_works, quantized_copy
 from splade_demo.retrieval.sparse_terms import top_terms_of, vocabulary
@@ -224,7 +225,7 @@ class SpladeEncoder:
         if not isinstance(text, str) or not text.strip():
             raise ValueError("cannot encode an empty text: give at least one word")
         tokenizer = self.loaded.tokenizer
-        with self.loaded.lock, torch.inference_mode():
+        with admit(), self.loaded.lock, torch.inference_mode():
             n_tokens = len(tokenizer(text, verbose=False)["input_ids"])
             batch = tokenizer([text], truncation=True, max_length=max_length, return_tensors="pt")
             logits = self._logits(batch)  # (1, seq, vocab)
@@ -293,7 +294,7 @@ class SpladeEncoder:
         for number, indices in enumerate(batches):
             block = saved[number]
             if block is None:
-                with self.loaded.lock, torch.inference_mode():
+                with admit("batch"), self.loaded.lock, torch.inference_mode():  # yields to queries between batches
                     encoded = self.loaded.tokenizer([texts[i] for i in indices], truncation=True,
                                                     max_length=self.max_length, padding=True, return_tensors="pt")
                     logits = self._logits(encoded)

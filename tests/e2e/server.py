@@ -29,12 +29,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def launch(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
-    """Start the server (headless, 127.0.0.1, a free port) with its output in `log_path`; return it and its URL."""
+def launch(env: dict[str, str], log_path: Path, module: str = "streamlit") -> tuple[subprocess.Popen, str]:
+    """Start the server (headless, 127.0.0.1, a free port) with its output in `log_path`; return it and its URL.
+
+    `module`: what `python -m` runs (`tests.e2e.timed_streamlit` logs each script run's duration)."""
     port = free_port()
     with log_path.open("w", encoding="utf-8") as log:  # the child keeps its own copy of the file descriptor
         server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+            [sys.executable, "-m", module, "run", "app.py", "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true"],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
