@@ -22,7 +22,7 @@ def tiny_setup(monkeypatch: pytest.MonkeyPatch, tiny_splade_dir: Path, tiny_corp
 
 
 def page5(query: str = QUERY, **state: object) -> AppTest:
-    at = open_page("views/p5_compare.py", query, timeout=600, **state)
+    at = open_page("views/p5_compare.py", query, timeout=600, index_built=True, **state)
     assert not at.exception, [e.value for e in at.exception]
     return at
 

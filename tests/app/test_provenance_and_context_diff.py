@@ -42,7 +42,7 @@ def test_term_bars_hover_names_the_winning_word_and_terms_won_by_a_word(tiny_mod
 
 
 def test_context_diff_defaults_to_the_query_against_python_snake_care(tiny_models: None) -> None:
-    at = open_page("views/p4_splade.py", QUERY)
+    at = open_page("views/p4_splade.py", QUERY, index_built=True)
     assert at.text_input(key="p4_diff_a").value == QUERY and at.text_input(key="p4_diff_b").value == "python snake care"
     diff = [f for f in frames(at) if list(f.columns) == ["term", "weight in A", "weight in B"]]
     gained, lost, shared = diff
