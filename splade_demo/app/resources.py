@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from splade_demo.explain.glove import ExpansionComparison, WordNeighbours
     from splade_demo.models.glove_vectors import LoadedVectors
+    from splade_demo.retrieval.engines import Engine
     from splade_demo.retrieval.evaluation import QueryResult
     from splade_demo.retrieval.splade_encoder import SpladeEncoder, SpladeEncoding
     from splade_demo.retrieval.splade_index import IndexBuild, SpladeIndex
@@ -227,6 +228,37 @@ def pipeline_resource(settings: Settings) -> Pipeline:
         splade_index=partial(splade_index_resource, settings.splade_model, settings.precision, settings.corpus,
                              cache_dir),
     ))
+
+
+# -- a retrieval engine (SPLADE_DEMO_ENGINE=milvus:…, #16) ------------------------------------
+def engine_pipeline(settings: Settings) -> Pipeline | None:
+    """The pipeline over the configured engine, or None for the memory engine (the pages' own path).
+
+    Raises EngineError for a bad SPLADE_DEMO_ENGINE (and from rankings), CorpusError for a missing corpus."""
+    from splade_demo.retrieval.engines import EngineError, parse_engine_spec
+
+    try:
+        kind = parse_engine_spec(settings.engine).kind
+    except ValueError as exc:
+        raise EngineError(f"SPLADE_DEMO_ENGINE is not valid: {exc}") from None
+    if kind == "memory":
+        return None
+    return _engine_pipeline_resource(settings)
+
+
+@st.cache_resource(show_spinner=False)
+def _engine_pipeline_resource(settings: Settings) -> Pipeline:
+    """`Pipeline.from_settings` over the engine; its SPLADE encoder is the app's (one copy of the model)."""
+    return Pipeline.from_settings(
+        settings, engine_spec=settings.engine,
+        encoder=partial(splade_encoder_resource, settings.splade_model, settings.precision),
+    )
+
+
+def engine_of(pipeline: Pipeline, needs_model: bool = False) -> "Engine":
+    """The engine a pipeline ranks through (opened on first use; raises EngineError)."""
+    assert pipeline.sources.engine is not None
+    return pipeline.sources.engine(needs_model)
 
 
 @st.cache_data(max_entries=16, show_spinner="Ranking every labelled query twice…")
