@@ -126,3 +126,16 @@ def test_unreachable_server_is_one_warning(monkeypatch: pytest.MonkeyPatch, tiny
     at = open_page("views/p1_bm25.py", QUERY, timeout=600)
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.warning) == 1 and "cannot reach Milvus" in at.warning[0].value, [w.value for w in at.warning]
+
+
+def test_collection_of_another_model_is_one_warning(milvus_db: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,
+                                                    tiny_splade_dir: Path) -> None:
+    corpus, db = milvus_db
+    environment(monkeypatch, tiny_splade_dir, corpus, f"milvus:{db}")
+    monkeypatch.setenv("SPLADE_DEMO_PRECISION", "int8")  # the collection holds the fp32 vectors
+    for page in ("views/p4_splade.py", "views/p5_compare.py"):
+        at = open_page(page, QUERY, timeout=600)
+        assert not at.exception, [e.value for e in at.exception]
+        assert len(at.warning) == 1 and "built by another model" in at.warning[0].value, [w.value for w in at.warning]
+    bm25 = open_page("views/p1_bm25.py", QUERY, timeout=600)  # BM25 needs no model: any complete collection answers
+    assert not bm25.exception and not bm25.warning and bm25.get("html")
