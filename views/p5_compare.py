@@ -147,11 +147,7 @@ st.markdown(
     "Page-level nDCG@10, recall@10 and reciprocal rank (computed with `ir-measures`), for each method, over all "
     "labelled queries and split into *vocabulary-mismatch* queries (the answer uses other words) and *lexical* ones."
 )
-if pipeline is not None:
-    st.info("The evaluation over every labelled query, explaining any page and editing the query's terms are not "
-            "available with this engine.")
-    st.stop()
-with stop_on(CorpusError, message=lambda exc: f"The labelled queries could not be loaded: {exc}"):
+with stop_on(CorpusError, message=lambda exc: f"The labelled queries could not be loaded: {exc}"), stop_on(EngineError):
     results = evaluation_resource(settings)
 st.dataframe(pd.DataFrame(summary_rows(results)).round(3), hide_index=True, width="stretch")
 st.plotly_chart(delta_ndcg_chart(results["bm25"], results["splade"], presenter), width="stretch", key="p5_delta",
@@ -162,5 +158,8 @@ st.caption(f"Model: `{settings.splade_model}` · corpus: `{settings.corpus}` · 
 from splade_demo.app.sections.term_editing import render_term_editing
 from splade_demo.app.sections.why_not import render_why_not
 
+if pipeline is not None:
+    st.info("Explaining any labelled page and editing the query's terms are not available with this engine.")
+    st.stop()
 render_why_not(query.text, bm25, encoder, index, encoding, labelled)
 render_term_editing(query.text, bm25, encoder, index, encoding, labelled, k)

@@ -279,18 +279,23 @@ def _evaluation_store() -> ResultStore[dict[str, list["QueryResult"]]]:
 def evaluation_resource(settings: Settings) -> dict[str, list["QueryResult"]]:
     """Per-query metrics of every method over the labelled queries; the first call shows progress.
 
-    GloVe-BM25 is left out when the static vectors cannot be loaded."""
+    GloVe-BM25 is left out when the static vectors cannot be loaded, and over an engine (Milvus' BM25 takes query
+    text, not weighted terms); an engine that cannot answer raises EngineError before any progress is drawn."""
     from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate
 
     def compute() -> dict[str, list["QueryResult"]]:
-        pipeline = pipeline_resource(settings)
+        pipeline = engine_pipeline(settings) or pipeline_resource(settings)
         pipeline.sources.encoder()  # the model and the index load (with their own messages) before the bar
-        pipeline.sources.splade_index()
-        try:
-            pipeline.sources.vectors()
-            methods = list(METHODS)
-        except Exception:  # noqa: BLE001 - GloVe is optional here: the table then leaves it out
+        if pipeline.sources.engine is not None:
+            engine_of(pipeline, needs_model=True)
             methods = [m for m in METHODS if m != "glove-bm25"]
+        else:
+            pipeline.sources.splade_index()
+            try:
+                pipeline.sources.vectors()
+                methods = list(METHODS)
+            except Exception:  # noqa: BLE001 - GloVe is optional here: the table then leaves it out
+                methods = [m for m in METHODS if m != "glove-bm25"]
         queries = queries_resource()
         bar = st.progress(0.0, text=f"Evaluating {len(queries)} labelled queries (first time only)…")
         results = evaluate(
@@ -300,5 +305,6 @@ def evaluation_resource(settings: Settings) -> dict[str, list["QueryResult"]]:
         bar.empty()
         return results
 
-    key = (settings.splade_model, settings.precision, settings.corpus, str(settings.cache_dir), settings.glove)
+    key = (settings.splade_model, settings.precision, settings.corpus, str(settings.cache_dir), settings.glove,
+           settings.engine)
     return _evaluation_store().get_or_compute(key, compute)
