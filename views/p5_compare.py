@@ -8,6 +8,8 @@ import streamlit as st
 from splade_demo.app.progress import build_notice, ready_index
 from splade_demo.app.resources import (
     bm25_resource,
+    engine_of,
+    engine_pipeline,
     evaluation_resource,
     labelled_query,
     splade_encoder_resource,
@@ -16,11 +18,13 @@ from splade_demo.app.resources import (
 from splade_demo.app.state import chart_config, page_start, stop_on
 from splade_demo.data.corpus import CorpusError
 from splade_demo.data.csv_export import safe_csv
-from splade_demo.explain.comparison import compare_rankings
+from splade_demo.explain.comparison import compare_rankings, compare_through
 from splade_demo.explain.splade_view import shared_terms
 from splade_demo.figures.compare import bm25_breakdown_bar, delta_ndcg_chart, slope_chart, splade_breakdown_bar
 from splade_demo.models.loading import ModelUnavailable
 from splade_demo.retrieval.analyzer import analyze
+from splade_demo.retrieval.bm25 import explain_terms
+from splade_demo.retrieval.engines import EngineError
 from splade_demo.retrieval.evaluation import summary_rows
 from splade_demo.retrieval.pipeline import bm25_hits
 
@@ -31,17 +35,23 @@ st.markdown(
 )
 
 query, settings, presenter = page_start()
-with stop_on(ModelUnavailable, CorpusError):
-    bm25 = bm25_resource(settings.corpus)
+with stop_on(ModelUnavailable, CorpusError), stop_on(EngineError):
+    pipeline = engine_pipeline(settings)  # None: the memory engine, this process's indexes
+    bm25 = bm25_resource(settings.corpus) if pipeline is None else None
     encoder = splade_encoder_resource(settings.splade_model, settings.precision)
-    index = ready_index(settings)  # None while it builds in the background: BM25 shows at once
+    index = ready_index(settings) if pipeline is None else None  # None while it builds: BM25 shows at once
 
 with stop_on(ValueError, message=lambda exc: f"Nothing to encode: {exc}", level="info"):
     encoding = splade_query_encoding(settings.splade_model, settings.precision, query.text)
 if encoding.truncated:
     st.info(f"The query is {encoding.n_tokens} word pieces long; SPLADE used the first {len(encoding.tokens)}.")
 k = st.slider("Results per ranking (k)", 5, 20, 10, key="p5_k")
-comparison = compare_rankings(bm25, index, encoding.vector, query.text, k) if index is not None else None
+if pipeline is None:
+    comparison = compare_rankings(bm25, index, encoding.vector, query.text, k) if index is not None else None
+else:  # all three rankings through the engine (Milvus)
+    with stop_on(EngineError):
+        engine = engine_of(pipeline, needs_model=True)
+        comparison = compare_through(pipeline, engine, encoding.vector, query.text, k)
 labelled = labelled_query(query.text)
 grades = labelled.rel if labelled else {}
 wins = {h.id for h in comparison.mismatch_wins} if comparison is not None else set()
@@ -97,7 +107,14 @@ else:
         format_func=lambda pid: f"{candidates[pid].title} — {candidates[pid].section}"[:120],
     )
     hit = candidates[chosen]
-    shares = shared_terms(encoding.vector, index.doc_vector(hit.index), encoder.vocab)
+    with stop_on(EngineError):
+        doc_vector = index.doc_vector(hit.index) if index is not None else engine.doc_vector(hit.id)
+        if bm25 is not None:
+            rows = bm25.explain(analyze(query.text), hit.index)
+        else:  # our formula over what the engine hands out
+            stats = engine.bm25_stats(analyze(query.text))
+            rows = explain_terms(analyze(query.text), engine.doc_terms(hit.id), stats.idf, stats.avgdl)
+    shares = shared_terms(encoding.vector, doc_vector, encoder.vocab)
     query_pieces = set(encoding.tokens)
     left, right = st.columns(2)
     with left:
@@ -112,7 +129,6 @@ else:
         else:
             st.info("The two SPLADE vectors share no term: the score is zero.")
     with right:
-        rows = bm25.explain(analyze(query.text), hit.index)
         bm25_total = sum(r.contribution for r in rows)
         st.markdown(f"**BM25: {bm25_total:.2f}** from {sum(r.tf > 0 for r in rows)} matching query words")
         if bm25_total > 0:
@@ -131,7 +147,7 @@ st.markdown(
     "Page-level nDCG@10, recall@10 and reciprocal rank (computed with `ir-measures`), for each method, over all "
     "labelled queries and split into *vocabulary-mismatch* queries (the answer uses other words) and *lexical* ones."
 )
-with stop_on(CorpusError, message=lambda exc: f"The labelled queries could not be loaded: {exc}"):
+with stop_on(CorpusError, message=lambda exc: f"The labelled queries could not be loaded: {exc}"), stop_on(EngineError):
     results = evaluation_resource(settings)
 st.dataframe(pd.DataFrame(summary_rows(results)).round(3), hide_index=True, width="stretch")
 st.plotly_chart(delta_ndcg_chart(results["bm25"], results["splade"], presenter), width="stretch", key="p5_delta",
@@ -142,5 +158,8 @@ st.caption(f"Model: `{settings.splade_model}` · corpus: `{settings.corpus}` · 
 from splade_demo.app.sections.term_editing import render_term_editing
 from splade_demo.app.sections.why_not import render_why_not
 
+if pipeline is not None:
+    st.info("Explaining any labelled page and editing the query's terms are not available with this engine.")
+    st.stop()
 render_why_not(query.text, bm25, encoder, index, encoding, labelled)
 render_term_editing(query.text, bm25, encoder, index, encoding, labelled, k)

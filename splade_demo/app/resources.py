@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from splade_demo.explain.glove import ExpansionComparison, WordNeighbours
     from splade_demo.models.glove_vectors import LoadedVectors
+    from splade_demo.retrieval.engines import Engine
     from splade_demo.retrieval.evaluation import QueryResult
     from splade_demo.retrieval.splade_encoder import SpladeEncoder, SpladeEncoding
     from splade_demo.retrieval.splade_index import IndexBuild, SpladeIndex
@@ -229,6 +230,37 @@ def pipeline_resource(settings: Settings) -> Pipeline:
     ))
 
 
+# -- a retrieval engine (SPLADE_DEMO_ENGINE=milvus:…, #16) ------------------------------------
+def engine_pipeline(settings: Settings) -> Pipeline | None:
+    """The pipeline over the configured engine, or None for the memory engine (the pages' own path).
+
+    Raises EngineError for a bad SPLADE_DEMO_ENGINE (and from rankings), CorpusError for a missing corpus."""
+    from splade_demo.retrieval.engines import EngineError, parse_engine_spec
+
+    try:
+        kind = parse_engine_spec(settings.engine).kind
+    except ValueError as exc:
+        raise EngineError(f"SPLADE_DEMO_ENGINE is not valid: {exc}") from None
+    if kind == "memory":
+        return None
+    return _engine_pipeline_resource(settings)
+
+
+@st.cache_resource(show_spinner=False)
+def _engine_pipeline_resource(settings: Settings) -> Pipeline:
+    """`Pipeline.from_settings` over the engine; its SPLADE encoder is the app's (one copy of the model)."""
+    return Pipeline.from_settings(
+        settings, engine_spec=settings.engine,
+        encoder=partial(splade_encoder_resource, settings.splade_model, settings.precision),
+    )
+
+
+def engine_of(pipeline: Pipeline, needs_model: bool = False) -> "Engine":
+    """The engine a pipeline ranks through (opened on first use; raises EngineError)."""
+    assert pipeline.sources.engine is not None
+    return pipeline.sources.engine(needs_model)
+
+
 @st.cache_data(max_entries=16, show_spinner="Ranking every labelled query twice…")
 def glove_evaluation(settings: Settings, n: int, weight: float) -> dict[str, list["QueryResult"]]:
     """Per-query metrics of BM25 and GloVe-expanded BM25 over the labelled queries, cached."""
@@ -247,18 +279,23 @@ def _evaluation_store() -> ResultStore[dict[str, list["QueryResult"]]]:
 def evaluation_resource(settings: Settings) -> dict[str, list["QueryResult"]]:
     """Per-query metrics of every method over the labelled queries; the first call shows progress.
 
-    GloVe-BM25 is left out when the static vectors cannot be loaded."""
+    GloVe-BM25 is left out when the static vectors cannot be loaded, and over an engine (Milvus' BM25 takes query
+    text, not weighted terms); an engine that cannot answer raises EngineError before any progress is drawn."""
     from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate
 
     def compute() -> dict[str, list["QueryResult"]]:
-        pipeline = pipeline_resource(settings)
+        pipeline = engine_pipeline(settings) or pipeline_resource(settings)
         pipeline.sources.encoder()  # the model and the index load (with their own messages) before the bar
-        pipeline.sources.splade_index()
-        try:
-            pipeline.sources.vectors()
-            methods = list(METHODS)
-        except Exception:  # noqa: BLE001 - GloVe is optional here: the table then leaves it out
+        if pipeline.sources.engine is not None:
+            engine_of(pipeline, needs_model=True)
             methods = [m for m in METHODS if m != "glove-bm25"]
+        else:
+            pipeline.sources.splade_index()
+            try:
+                pipeline.sources.vectors()
+                methods = list(METHODS)
+            except Exception:  # noqa: BLE001 - GloVe is optional here: the table then leaves it out
+                methods = [m for m in METHODS if m != "glove-bm25"]
         queries = queries_resource()
         bar = st.progress(0.0, text=f"Evaluating {len(queries)} labelled queries (first time only)…")
         results = evaluate(
@@ -268,5 +305,6 @@ def evaluation_resource(settings: Settings) -> dict[str, list["QueryResult"]]:
         bar.empty()
         return results
 
-    key = (settings.splade_model, settings.precision, settings.corpus, str(settings.cache_dir), settings.glove)
+    key = (settings.splade_model, settings.precision, settings.corpus, str(settings.cache_dir), settings.glove,
+           settings.engine)
     return _evaluation_store().get_or_compute(key, compute)

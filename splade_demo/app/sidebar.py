@@ -123,9 +123,21 @@ def _model_choice(label: str, kind: str, env_value: str, key: str, help: str) ->
 
 
 def _render_index_status(settings: Settings) -> None:
-    """One line: the SPLADE index build's progress and time left (drawing it starts the shared build)."""
+    """One line: the SPLADE index build's progress and time left (drawing it starts the shared build); with a
+    retrieval engine (Milvus), which engine answers instead: its collection is built by `index --engine`."""
     from splade_demo.app.progress import index_status_line
+    from splade_demo.config import public_mode
+    from splade_demo.retrieval.engines import parse_engine_spec
 
+    try:
+        spec = parse_engine_spec(settings.engine)
+    except ValueError as exc:
+        st.caption(f"Engine: SPLADE_DEMO_ENGINE is not valid ({exc}).")
+        return
+    if spec.kind != "memory":
+        st.caption(f"Engine: {spec.display(public_mode())}; its index is built by "
+                   "`python -m splade_demo index --engine …`.")
+        return
     index_status_line(settings)
 
 

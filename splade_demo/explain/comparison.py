@@ -5,7 +5,7 @@ The SPLADE score breakdown itself is `splade_demo.explain.splade_view.shared_ter
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -15,6 +15,8 @@ from splade_demo.retrieval.pipeline import FUSION_DEPTH, bm25_hits, hybrid_hits,
 from splade_demo.retrieval.ranking import Hit
 
 if TYPE_CHECKING:
+    from splade_demo.retrieval.engines import Engine
+    from splade_demo.retrieval.pipeline import Pipeline
     from splade_demo.retrieval.splade_index import SpladeIndex
 
 
@@ -62,6 +64,22 @@ def compare_rankings(bm25: BM25Index, splade_index: "SpladeIndex", query_vector:
     """Rank one query both ways (the SPLADE query vector is encoded once, by the caller)."""
     lexical = bm25_hits(bm25, query, max(k, FUSION_DEPTH))
     learned = splade_vector_hits(splade_index, query_vector, max(k, FUSION_DEPTH))
+    return comparison_of(lexical, learned, k, lambda hits: zero_overlap_hits(hits, bm25, query))
+
+
+def compare_through(pipeline: "Pipeline", engine: "Engine", query_vector: np.ndarray, query: str, k: int) -> Comparison:
+    """`compare_rankings` with both rankings from a pipeline over an engine (Milvus), which also hands out each
+    SPLADE hit's analysed terms."""
+    depth = max(k, FUSION_DEPTH)
+    lexical = pipeline.bm25_ranking(analyze(query), depth)
+    learned = pipeline.splade_ranking(query_vector, depth)
+    terms = set(analyze(query))
+    return comparison_of(lexical, learned, k, lambda hits: [h for h in hits if not terms & set(engine.doc_terms(h.id))])
+
+
+def comparison_of(lexical: list[Hit], learned: list[Hit], k: int,
+                  mismatch: Callable[[list[Hit]], list[Hit]]) -> Comparison:
+    """The comparison of two rankings at least FUSION_DEPTH deep (or complete); `mismatch` picks the wins."""
     fused = hybrid_hits(lexical[:FUSION_DEPTH], learned[:FUSION_DEPTH], k)
     lexical, learned = lexical[:k], learned[:k]
-    return Comparison(lexical, learned, fused, rank_changes(lexical, learned), zero_overlap_hits(learned, bm25, query))
+    return Comparison(lexical, learned, fused, rank_changes(lexical, learned), mismatch(learned))

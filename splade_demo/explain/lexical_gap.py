@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from splade_demo.retrieval.analyzer import analyze, analyze_tokens
-from splade_demo.retrieval.bm25 import BM25Index, TermContribution
+from splade_demo.retrieval.bm25 import BM25Index, TermContribution, explain_terms
 from splade_demo.data.corpus import LabelledQuery
 from splade_demo.retrieval.ranking import Hit, pages_in_order, top_k
+
+if TYPE_CHECKING:
+    from splade_demo.retrieval.engines import Engine
 
 
 @dataclass(frozen=True)
@@ -59,3 +63,14 @@ def bm25_report(index: BM25Index, query: str, k: int, labelled: LabelledQuery | 
     surfaces = {token.term: token.surface for token in analyze_tokens(query) if token.term}
     unknown = [surfaces.get(t, t) for t in dict.fromkeys(terms) if index.idf(t) == 0.0]
     return BM25Report(terms, hits, contributions, relevant, unknown)
+
+
+def engine_bm25_report(engine: "Engine", query: str, hits: list[Hit]) -> BM25Report:
+    """`bm25_report` for hits ranked by an engine: each hit explained by our formula over the passage's analysed
+    terms and the engine's statistics. The labelled pages are not placed (that needs the whole corpus here)."""
+    terms = analyze(query)
+    stats = engine.bm25_stats(terms)
+    contributions = {hit.index: explain_terms(terms, engine.doc_terms(hit.id), stats.idf, stats.avgdl) for hit in hits}
+    surfaces = {token.term: token.surface for token in analyze_tokens(query) if token.term}
+    unknown = [surfaces.get(t, t) for t in dict.fromkeys(terms) if stats.idf.get(t, 0.0) == 0.0]
+    return BM25Report(terms, hits, contributions, [], unknown)

@@ -158,6 +158,21 @@ def query_weights(query_terms: Iterable[str] | Mapping[str, float]) -> dict[str,
     return {t: float(c) for t, c in Counter(query_terms).items()}
 
 
+def explain_terms(query_terms: Iterable[str] | Mapping[str, float], doc_terms: Iterable[str],
+                  idf: Mapping[str, float], avgdl: float, k1: float = K1, b: float = B) -> list[TermContribution]:
+    """`BM25Index.explain` from a passage's analysed terms and the corpus statistics (an engine's `bm25_stats`)."""
+    freqs = Counter(doc_terms)
+    doc_len = sum(freqs.values())
+    norm = k1 * (1.0 - b + b * doc_len / avgdl) if avgdl > 0 else k1
+    rows: list[TermContribution] = []
+    for term, weight in query_weights(query_terms).items():
+        tf = int(freqs.get(term, 0))
+        tf_part = tf * (k1 + 1.0) / (tf + norm) if tf else 0.0
+        term_idf = float(idf.get(term, 0.0))
+        rows.append(TermContribution(term, term, weight, term_idf, tf, doc_len, avgdl, tf_part, weight * term_idf * tf_part))
+    return rows
+
+
 def zero_overlap_pages(index: BM25Index, query: str, sources: Iterable[str]) -> list[str]:
     """The pages among `sources` that share no analysed term with the query."""
     terms = set(analyze(query))

@@ -144,8 +144,10 @@ class Pipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings, corpus_spec: str | None = None,
-                      progress: "EncodeProgress | None" = None, engine_spec: str | None = None) -> "Pipeline":
-        """The CLI's pipeline: in-process indexes, or the engine of SPLADE_DEMO_ENGINE / `engine_spec` (Milvus)."""
+                      progress: "EncodeProgress | None" = None, engine_spec: str | None = None,
+                      encoder: "Callable[[], SpladeEncoder] | None" = None) -> "Pipeline":
+        """The CLI's pipeline: in-process indexes, or the engine of SPLADE_DEMO_ENGINE / `engine_spec` (Milvus);
+        `encoder` loads an engine pipeline's SPLADE encoder from elsewhere (the app's cached one)."""
         from splade_demo.retrieval.engines import parse_engine_spec
 
         spec = parse_engine_spec(engine_spec or settings.engine)
@@ -153,7 +155,7 @@ class Pipeline:
             return cls(sources_from_settings(settings, corpus_spec, progress))
         from splade_demo.retrieval.engines.opener import engine_sources
 
-        return cls(engine_sources(settings, spec, corpus_spec))
+        return cls(engine_sources(settings, spec, corpus_spec, encoder=encoder))
 
     @classmethod
     def from_components(cls, bm25: BM25Index, encoder: "SpladeEncoder | None" = None,

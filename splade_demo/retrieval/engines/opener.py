@@ -50,8 +50,10 @@ class CachedOpener:
             self._any = self._full = None
 
 
-def engine_sources(settings: Settings, spec: EngineSpec, corpus_spec: str | None = None) -> "Sources":
-    """Sources whose rankings come from the Milvus collection of `corpus_spec` (the corpus stays on disk)."""
+def engine_sources(settings: Settings, spec: EngineSpec, corpus_spec: str | None = None,
+                   encoder: Callable[[], "SpladeEncoder"] | None = None) -> "Sources":
+    """Sources whose rankings come from the Milvus collection of `corpus_spec` (the corpus stays on disk);
+    `encoder` is a loader of the SPLADE encoder already held elsewhere (the app's), instead of a second copy."""
     from splade_demo.retrieval.engines.milvus import ModelKey, open_milvus
     from splade_demo.retrieval.engines.stream import corpus_info
     from splade_demo.retrieval.pipeline import Sources, _missing, _once
@@ -61,7 +63,7 @@ def engine_sources(settings: Settings, spec: EngineSpec, corpus_spec: str | None
     def open_engine(encoder: "SpladeEncoder | None") -> Engine:
         return open_milvus(spec, info, ModelKey.of(encoder) if encoder is not None else None)
 
-    def encoder() -> "SpladeEncoder":
+    def load_encoder() -> "SpladeEncoder":
         from splade_demo.models.loading import load_mlm
         from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
@@ -72,7 +74,7 @@ def engine_sources(settings: Settings, spec: EngineSpec, corpus_spec: str | None
 
         return load_vectors(settings.glove, settings.cache_dir)
 
-    get_encoder = _once(encoder)
+    get_encoder = encoder or _once(load_encoder)
     held = "the corpus in this process (the engine holds it)"
     return Sources(_missing(held), _missing(held), _once(vectors), get_encoder, _missing(held),
                    engine=CachedOpener(open_engine, get_encoder))
