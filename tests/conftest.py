@@ -147,7 +147,7 @@ def tiny_app_environment(mp: pytest.MonkeyPatch, model_dir: Path, corpus: Path) 
 
 def join_index_builds(timeout: float = 300) -> None:
     """Wait for every background SPLADE index build of this process to end (the app starts one on its first run)."""
-    from splade_demo.retrieval.splade_index import BUILD_THREAD_NAME
+    from splade_demo.retrieval.index_build import BUILD_THREAD_NAME
 
     for thread in threading.enumerate():
         if thread.name == BUILD_THREAD_NAME:

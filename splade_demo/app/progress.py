@@ -15,7 +15,8 @@ import streamlit as st
 from splade_demo.config import Settings
 
 if TYPE_CHECKING:  # torch is imported only when SPLADE is first used
-    from splade_demo.retrieval.splade_index import BuildStatus, IndexBuild, SpladeIndex
+    from splade_demo.retrieval.index_build import BuildStatus, IndexBuild
+    from splade_demo.retrieval.splade_index import SpladeIndex
 
 # How often a notice re-reads the build's progress: a fragment rerun, not a page rerun, but each costs the server
 # some CPU that the build could use (measured: a page 5 left open slowed a 200-passage build ~1.6x at 2 s; the

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from splade_demo.retrieval.engines import Engine
     from splade_demo.retrieval.evaluation import QueryResult
     from splade_demo.retrieval.splade_encoder import SpladeEncoder, SpladeEncoding
-    from splade_demo.retrieval.splade_index import IndexBuild, SpladeIndex
+    from splade_demo.retrieval.index_build import IndexBuild
+    from splade_demo.retrieval.splade_index import SpladeIndex
 
 EVALUATIONS_KEPT = 8  # page 5's evaluations (one per model, precision, corpus...) kept for every session
 T = TypeVar("T")
@@ -202,7 +203,7 @@ def splade_index_build(model_name: str, precision: str, corpus_spec: str, cache_
 
     Its thread loads the encoder (`_splade_encoder_once`, shared with the pages) and builds or loads the index.
     Raises CorpusError."""
-    from splade_demo.retrieval.splade_index import IndexBuild
+    from splade_demo.retrieval.index_build import IndexBuild
 
     return IndexBuild(_splade_encoder_once(model_name, precision).get, corpus_resource(corpus_spec), Path(cache_dir))
 

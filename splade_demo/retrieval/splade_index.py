@@ -22,12 +22,11 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 import time
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable
 
 import numpy as np
 from scipy import sparse
@@ -39,7 +38,6 @@ INDEX_FORMAT = 1
 DOCUMENT_TEXT = "title+section+text/v1"  # how a passage becomes the text that is encoded
 INDEX_FOLDER = "splade_index"
 DEFAULT_BATCH_SIZE = 16
-BUILD_THREAD_NAME = "splade-index-build"
 
 
 def document_text(passage: Passage) -> str:
@@ -311,134 +309,3 @@ def cache_size_bytes(cache_dir: Path) -> int:
     """Bytes used by every cached SPLADE index under `cache_dir`."""
     folder = Path(cache_dir) / INDEX_FOLDER
     return sum(f.stat().st_size for f in folder.glob("*") if f.is_file()) if folder.is_dir() else 0
-
-
-# -- a build shared by every session, in its own thread ---------------------------------------
-@dataclass(frozen=True)
-class BuildStatus:
-    """A snapshot of a background build, for a progress bar and an estimate of the time left."""
-
-    done: int
-    total: int
-    elapsed: float  # seconds since the build started
-    first_batch: tuple[int, float] | None  # (documents, seconds) of the first, timed, batch
-    skipped: int  # blank documents, done before encoding starts
-    encoding_elapsed: float  # seconds since encoding started (after tokenising)
-    finished: bool
-    error: str | None
-    started: bool = True
-
-    @property
-    def fraction(self) -> float:
-        return min(1.0, self.done / self.total) if self.total else 1.0
-
-    @property
-    def estimated_total_seconds(self) -> float | None:
-        """Encoding time for the whole corpus, from the first batch (the longest texts: an upper bound)."""
-        if self.first_batch is None or self.first_batch[0] == 0:
-            return None
-        docs, seconds = self.first_batch
-        return seconds / docs * (self.total - self.skipped)
-
-    @property
-    def eta_seconds(self) -> float | None:
-        """Seconds left, from the rate so far (longest texts first, so it errs on the long side)."""
-        if self.first_batch is None or self.done <= self.skipped:
-            return None
-        rate = self.encoding_elapsed / (self.done - self.skipped)
-        return max(0.0, rate * (self.total - self.done))
-
-
-class IndexBuild:
-    """One index build in a background thread, shared by every session that needs it.
-
-    `encoder` is the encoder, or a function that loads it: the thread calls it, so the model loads in the
-    background too. A page rerun or a closed tab does not stop the build; a second session joins it instead of
-    starting another. `start()` is idempotent and does not start again after a failure (no error loop):
-    `retry()` does.
-    """
-
-    def __init__(self, encoder: Union[SpladeEncoder, Callable[[], SpladeEncoder]], corpus: Corpus, cache_dir: Path,
-                 batch_size: int = DEFAULT_BATCH_SIZE) -> None:
-        self._load_encoder: Callable[[], SpladeEncoder] = (
-            (lambda: encoder) if isinstance(encoder, SpladeEncoder) else encoder)  # type: ignore[assignment]
-        self.encoder: SpladeEncoder | None = encoder if isinstance(encoder, SpladeEncoder) else None
-        self.corpus, self.cache_dir, self.batch_size = corpus, Path(cache_dir), batch_size
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._index: SpladeIndex | None = None
-        self._error: str | None = None
-        self._done, self._total = 0, len(corpus)
-        self._started = self._encoding_started = 0.0
-        self._first: tuple[int, float] | None = None
-        self._skipped = 0
-
-    @property
-    def index(self) -> SpladeIndex | None:
-        return self._index
-
-    @property
-    def started(self) -> bool:
-        return self._thread is not None
-
-    def start(self) -> None:
-        """Start the build unless it runs, has finished, or has failed."""
-        with self._lock:
-            if self._index is not None or self._thread is not None:
-                return
-            self._error, self._done, self._first, self._skipped = None, 0, None, 0
-            self._started = self._encoding_started = time.perf_counter()
-            self._thread = threading.Thread(target=self._run, name=BUILD_THREAD_NAME, daemon=True)
-            self._thread.start()
-
-    def retry(self) -> None:
-        """Start again after a failure (resuming from the saved batches)."""
-        with self._lock:
-            if self._error is None or (self._thread is not None and self._thread.is_alive()):
-                return
-            self._thread = None
-        self.start()
-
-    def wait(self, timeout: float | None = None) -> SpladeIndex | None:
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-        return self._index
-
-    def status(self) -> BuildStatus:
-        with self._lock:
-            now = time.perf_counter()
-            running = self._thread is not None and self._thread.is_alive()
-            return BuildStatus(
-                done=self._done, total=self._total, elapsed=now - self._started if self._started else 0.0,
-                first_batch=self._first, skipped=self._skipped, encoding_elapsed=now - self._encoding_started if self._encoding_started else 0.0,
-                finished=self._index is not None or (self._error is not None and not running), error=self._error,
-                started=self._thread is not None,
-            )
-
-    def on_start(self, total: int, skipped: int) -> None:
-        """EncodeProgress: encoding starts now (tokenising is over); `skipped` documents (blank, or in saved
-        batches) count as done."""
-        with self._lock:
-            self._encoding_started = time.perf_counter()
-            self._skipped, self._done, self._total = skipped, skipped, total
-
-    def on_batch(self, done: int) -> None:
-        """EncodeProgress: `done` documents so far; the first batch is timed for the estimate."""
-        with self._lock:
-            if self._first is None:
-                self._first = (done - self._skipped, time.perf_counter() - self._encoding_started)
-            self._done = done
-
-    def _run(self) -> None:
-        try:
-            if self.encoder is None:
-                self.encoder = self._load_encoder()
-            index = load_or_build_index(self.encoder, self.corpus, self.cache_dir, self, self.batch_size)
-        except Exception as exc:  # noqa: BLE001 - reported on the page, never a traceback
-            with self._lock:
-                self._error = plain_error(exc)
-            return
-        with self._lock:
-            self._index = index
-            self._done = self._total

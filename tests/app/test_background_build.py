@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from splade_demo.retrieval.splade_encoder import SpladeEncoder
-from splade_demo.retrieval.splade_index import IndexBuild
+from splade_demo.retrieval.index_build import IndexBuild
 from tests.conftest import REPO_ROOT, join_index_builds, open_page, tiny_app_environment
 
 P4, P5 = "views/p4_splade.py", "views/p5_compare.py"

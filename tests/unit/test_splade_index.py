@@ -17,8 +17,8 @@ from splade_demo.data.corpus import load_corpus
 from splade_demo.models.loading import load_mlm
 from splade_demo.retrieval.ranking import top_k
 from splade_demo.retrieval.splade_encoder import SpladeEncoder
+from splade_demo.retrieval.index_build import IndexBuild
 from splade_demo.retrieval.splade_index import (
-    IndexBuild,
     build_index,
     cache_size_bytes,
     document_text,
