@@ -145,6 +145,14 @@ def tiny_app_environment(mp: pytest.MonkeyPatch, model_dir: Path, corpus: Path) 
     mp.setenv("SPLADE_DEMO_CORPUS", str(corpus))
 
 
+@pytest.fixture(autouse=True)
+def no_build_outlives_its_test() -> Iterator[None]:
+    """A test's background index build (the app starts one on its first run) ends with the test, so it never
+    competes for the CPU with, or reports its batches to, the next test."""
+    yield
+    join_index_builds()
+
+
 def join_index_builds(timeout: float = 300) -> None:
     """Wait for every background SPLADE index build of this process to end (the app starts one on its first run)."""
     from splade_demo.retrieval.index_build import BUILD_THREAD_NAME

@@ -54,6 +54,7 @@ def test_query_comes_from_the_url_and_goes_back() -> None:
 
 def test_page_one_tells_the_story_on_the_demo_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPLADE_DEMO_CORPUS", "demo")
+    monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", "/no/splade/here")  # page 1 is BM25: no demo index build behind it
     at = open_page("views/p1_bm25.py", "python memory management")
     assert not at.exception
     text = " ".join(m.value for m in at.markdown)
