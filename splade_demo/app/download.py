@@ -9,7 +9,8 @@ import streamlit as st
 
 from splade_demo.models.catalog import human_size
 from splade_demo.models.hub_download import ModelUnavailable, cached_snapshot, fetch_snapshot
-from splade_demo.models.loading import hub_offline, hub_reachable, is_hub_id, pinned_revision
+from splade_demo.config import public_mode
+from splade_demo.models.loading import allowed_in_public, hub_offline, hub_reachable, is_hub_id, pinned_revision
 
 RETRY_AFTER_S = 60.0  # a failed download (gated, missing, dropped) is said again, not retried, for this long
 _LOCK = threading.Lock()
@@ -23,8 +24,8 @@ def download_with_progress(name: str) -> None:
     why the model is missing). Raises ModelUnavailable with one line when the download fails; for a minute after,
     every page says the same at once instead of asking the hub again."""
     name = name.strip()
-    if not name or not is_hub_id(name):
-        return
+    if not name or not is_hub_id(name) or (public_mode() and not allowed_in_public(name)):
+        return  # the loader says why (public mode: a catalogue model only)
     with _LOCK:
         if name in _CACHED:
             return
