@@ -20,13 +20,17 @@ from tests.hub_server import LocalHub
 
 PAGES = ("views/p3_bert.py", "views/p4_splade.py", "views/p5_compare.py")
 RUN_PAGES = """
-import json, sys
+import json, sys, threading
 from streamlit.testing.v1 import AppTest
+from splade_demo.retrieval.index_build import BUILD_THREAD_NAME
 seen = {}
 for page in sys.argv[1:]:
     at = AppTest.from_file("app.py", default_timeout=300)
     at.session_state["query"] = "python memory management"
     at.run()
+    for thread in threading.enumerate():  # pages 4-5 fill in once the background index build is done
+        if thread.name == BUILD_THREAD_NAME:
+            thread.join(300)
     at.switch_page(page)
     at.run()
     seen[page] = {"exceptions": [str(e.value) for e in at.exception], "warnings": [w.value for w in at.warning],

@@ -11,6 +11,7 @@ single-session run). The server's own time per script run comes from tests/e2e/t
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import hashlib
 import json
 import statistics
@@ -126,7 +127,9 @@ async def _sessions(url: str, queries: list[str], concurrent: bool, timeout_s: f
 
 def run_sessions(url: str, queries: list[str], concurrent: bool, timeout_s: float = 600) -> list[SessionRun]:
     """Each query walked by its own session: all at once (`concurrent`) or one after another."""
-    return asyncio.run(_sessions(url, queries, concurrent, timeout_s))
+    # In its own thread: a caller's thread may already run an event loop (pytest-playwright's sync API does).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, _sessions(url, queries, concurrent, timeout_s)).result()
 
 
 def errors_of(runs: list[SessionRun]) -> list[str]:

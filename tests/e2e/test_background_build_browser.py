@@ -56,7 +56,7 @@ def test_a_fresh_server_builds_in_the_background(browser_context, tiny_splade_di
         main.locator('[data-testid="stDataFrame"]').nth(3).wait_for(timeout=300_000)  # the evaluation's metrics
         main.locator(CHARTS).nth(3).wait_for(timeout=300_000)  # slope, two breakdowns, ΔnDCG
         complete = time.monotonic() - started
-        assert main.locator('[data-testid="stDataFrame"]').count() == 4  # BM25, SPLADE, hybrid, metrics
+        assert main.locator('[data-testid="stDataFrame"]').count() >= 4  # BM25, SPLADE, hybrid, metrics (then #15's)
         assert main.get_by_text("SPLADE index building", exact=False).count() == 0
         assert page5.locator('[data-testid="stException"]').count() == 0
         page5.screenshot(path=str(artifacts / "background-build-p5-complete.png"), full_page=True)
