@@ -174,17 +174,17 @@ def _splade_encoder_loaded(model_name: str, precision: str) -> "SpladeEncoder":
 def _splade_encoder_once(model_name: str, precision: str) -> Once["SpladeEncoder"]:
     """The encoder, loaded by the first page or index build that needs it (the build's thread calls `get`).
 
-    fp32 uses the fill-mask model of the same name as it is. int8 loads the model for itself and keeps only
-    its int8 copy, so the fp32 weights do not stay in memory next to it.
+    fp32 uses the fill-mask model of the same name as it is. int8 and bf16 load the model for themselves and keep
+    only their reduced copy, so the fp32 weights do not stay in memory next to it.
     """
     from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
-    mlm = _mlm_once(model_name) if precision != "int8" else None
+    mlm = _mlm_once(model_name) if precision == "fp32" else None
 
     def load() -> SpladeEncoder:
         if mlm is not None:
             return SpladeEncoder(mlm.get(), precision=precision)  # type: ignore[arg-type]
-        encoder = SpladeEncoder(load_mlm(model_name), precision="int8", owns_model=True)
+        encoder = SpladeEncoder(load_mlm(model_name), precision=precision, owns_model=True)  # type: ignore[arg-type]
         note_loaded(model_name)
         return encoder
 

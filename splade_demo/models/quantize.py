@@ -1,4 +1,5 @@
-"""int8 copies of a model (dynamic quantisation of its Linear layers) and a probe for native bf16 on this CPU.
+"""Reduced-precision copies of a model: int8 (dynamic quantisation of its Linear layers) or bf16 (all of its
+floating-point weights), and a probe for native bf16 on this CPU.
 
 Dynamic quantisation (Jacob et al. 2018, "Quantization and Training of Neural Networks for Efficient
 Integer-Arithmetic-Only Inference"): Linear weights are stored as int8 with one scale per output channel,
@@ -63,16 +64,21 @@ def _linear_only_weights(module: torch.nn.Module) -> set[int]:
     return linear - other
 
 
-def _clone_tensors(module: torch.nn.Module, keep: Collection[int] = ()) -> None:
+def _clone_tensors(module: torch.nn.Module, keep: Collection[int] = (), dtype: torch.dtype | None = None,
+                   release: Releaser | None = None) -> None:
     """Give every parameter and buffer of `module` its own memory, except those whose id is in `keep`.
 
+    With `dtype`, floating-point tensors are converted to it; `release(original)` after each copy.
     Tied tensors stay tied (one clone each)."""
     clones: dict[int, torch.Tensor] = {id(t): t for t in [*module.parameters(), *module.buffers()] if id(t) in keep}
 
     def own(tensor: torch.Tensor, as_parameter: bool) -> torch.Tensor:
         if id(tensor) not in clones:
-            copied = tensor.detach().clone()
+            convert = dtype is not None and tensor.is_floating_point()
+            copied = tensor.detach().to(dtype, copy=True) if convert else tensor.detach().clone()
             clones[id(tensor)] = torch.nn.Parameter(copied, requires_grad=False) if as_parameter else copied
+            if release is not None:
+                release(tensor)
         return clones[id(tensor)]
 
     for sub in module.modules():
@@ -84,16 +90,31 @@ def _clone_tensors(module: torch.nn.Module, keep: Collection[int] = ()) -> None:
                 sub._buffers[name] = own(buffer, as_parameter=False)
 
 
-def bf16_autocast_works() -> bool:
-    """True when CPU autocast to bfloat16 runs a Linear layer here on native bf16 kernels.
+def bf16_copy(model: torch.nn.Module, share_tensors: bool = True) -> torch.nn.Module:
+    """A copy of `model` whose floating-point weights and buffers are bfloat16; `model` is untouched.
 
-    Without avx512_bf16/AMX, oneDNN emulates bf16: about 5x slower than fp32 (benchmarks/bench_encode.py).
+    bf16 keeps fp32's exponent range with an 8-bit mantissa (Kalamkar et al. 2019, "A Study of BFLOAT16 for Deep
+    Learning Training"). The whole forward pass then runs in bf16 on the CPU's native kernels (oneDNN, AMX where
+    present): unlike `torch.autocast`, no weight is cast again at every call (benchmarks/bench_encode.py).
+    `share_tensors=False` is for a `model` that will be dropped afterwards: each fp32 tensor's memory-mapped pages
+    are given back once its bf16 version exists, as in `quantized_copy`.
+    """
+    shared = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+    skeleton = copy.deepcopy(model, memo=shared)
+    _clone_tensors(skeleton, dtype=torch.bfloat16, release=None if share_tensors else page_releaser())
+    return skeleton.eval()
+
+
+def bf16_is_native() -> bool:
+    """True when a bfloat16 Linear layer runs here on native bf16 kernels (avx512_bf16 or AMX).
+
+    Without them oneDNN emulates bf16: about 5x slower than fp32 (benchmarks/bench_encode.py).
     """
     try:
         if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
             return False
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-            out = torch.nn.functional.linear(torch.ones(2, 4), torch.ones(3, 4))
+        with torch.inference_mode():
+            out = torch.nn.functional.linear(torch.ones(2, 4, dtype=torch.bfloat16), torch.ones(3, 4, dtype=torch.bfloat16))
         return out.dtype == torch.bfloat16
     except (RuntimeError, TypeError, AttributeError):
         return False

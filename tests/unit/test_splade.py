@@ -18,9 +18,10 @@ import torch
 
 from splade_demo.models.loading import LoadedMLM, load_mlm
 from splade_demo.explain.splade_view import position_term_grid, shared_terms, term_weights
-from splade_demo.models.quantize import quantized_copy
+from splade_demo.models.quantize import bf16_copy, bf16_is_native, quantized_copy
 from splade_demo.retrieval.sparse_terms import is_special_or_piece
-from splade_demo.retrieval.splade_encoder import SpladeEncoder, plan_batches, splade_max_pool, splade_max_pool_per_text
+from splade_demo.retrieval.splade_encoder import (SpladeEncoder, max_over_positions, plan_batches, splade_max_pool,
+                                                  splade_max_pool_per_text)
 from tests.conftest import REPO_ROOT, TINY_PASSAGES, ProgressRecorder
 
 QUERIES = ["python memory management", "free unused objects", "json decode error", "run code in parallel", "gc", "a"]
@@ -234,6 +235,52 @@ def test_int8_encoder_that_owns_its_model_keeps_no_fp32_weights(tiny_splade_dir:
     same_copy = SpladeEncoder(encoder.loaded, precision="int8")
     for text in ["python memory management", DOCUMENTS[1]]:
         np.testing.assert_allclose(owner.encode_query(text).vector, same_copy.encode_query(text).vector, atol=1e-6)
+
+
+def test_bf16_copy_is_what_torch_makes_and_leaves_the_model_alone(loaded: LoadedMLM) -> None:
+    reference = copy.deepcopy(loaded.model).to(torch.bfloat16).eval()  # torch's own conversion, the oracle
+    batch = loaded.tokenizer(["python memory management", DOCUMENTS[1]], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        expected, fp32_before = reference(**batch).logits, loaded.model(**batch).logits
+        for share_tensors in (True, False):
+            copied = bf16_copy(loaded.model, share_tensors)
+            assert {p.dtype for p in copied.parameters()} == {torch.bfloat16}
+            assert copied.get_output_embeddings().weight is copied.get_input_embeddings().weight  # still tied
+            assert torch.equal(copied(**batch).logits, expected)
+        assert torch.equal(loaded.model(**batch).logits, fp32_before)  # fp32, unchanged (pages read back from the file)
+    assert {p.dtype for p in loaded.model.parameters()} == {torch.float32}
+
+
+def test_pooling_bf16_logits_is_exact() -> None:
+    torch.manual_seed(1)
+    logits = (torch.randn(3, 9, 40) * 3).to(torch.bfloat16)
+    mask = torch.tensor([[1] * 9, [1] * 5 + [0] * 4, [1] + [0] * 8])
+    pooled = splade_max_pool_per_text(logits, mask)
+    assert pooled.dtype == torch.float32
+    assert torch.equal(pooled, splade_max_pool(logits.float(), mask))
+    for n in range(1, 10):  # odd and even numbers of positions
+        assert torch.equal(max_over_positions(logits[0, :n]), logits[0, :n].amax(dim=0))
+
+
+@pytest.mark.skipif(not bf16_is_native(), reason="this CPU has no native bf16: the encoder falls back to fp32")
+def test_bf16_matches_sentence_transformers_in_bf16(tiny_splade_dir: Path, loaded: LoadedMLM) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from sentence_transformers import SparseEncoder
+        from sentence_transformers.sparse_encoder.models import MLMTransformer, SpladePooling
+
+        module = MLMTransformer(str(tiny_splade_dir), model_kwargs={"torch_dtype": torch.bfloat16})
+        oracle_bf16 = SparseEncoder(modules=[module, SpladePooling("max")], device="cpu")
+    expected = oracle_bf16.encode_document(DOCUMENTS[:3], convert_to_tensor=True).to_dense().float().numpy()
+    encoder = SpladeEncoder(loaded, precision="bf16")
+    assert encoder.precision == "bf16" and encoder.max_batch_tokens == 2048
+    vectors = encoder.encode_documents(DOCUMENTS[:3]).toarray()
+    np.testing.assert_array_equal(vectors > 0, expected > 0)  # the same terms
+    # The same weights up to bf16 rounding: sentence-transformers takes log1p in bf16 (8-bit mantissa), we in fp32.
+    np.testing.assert_allclose(vectors, expected, rtol=2 ** -7, atol=2 ** -7)
+    owner = SpladeEncoder(load_mlm(str(tiny_splade_dir)), precision="bf16", owns_model=True)
+    assert {p.dtype for p in owner.loaded.model.parameters()} == {torch.bfloat16}  # no fp32 copy kept
+    np.testing.assert_array_equal(owner.encode_documents(DOCUMENTS[:3]).toarray(), vectors)
 
 
 def test_cli_encode_prints_sorted_terms_and_nnz(tiny_splade_dir: Path, monkeypatch: pytest.MonkeyPatch,
