@@ -72,6 +72,26 @@ def random_bert_base_dir(name: str = "splade", seed: int = 0) -> Path:
     return folder
 
 
+def sparse_encoder_reference(path: Path, max_length: int, bf16: bool = False):
+    """sentence-transformers' SPLADE, `SparseEncoder(MLMTransformer + SpladePooling("max"))`, on the CPU.
+
+    `bf16=True`: its torch backend with the model loaded in bfloat16 (`model_kwargs={"torch_dtype": ...}`), its
+    fastest CPU backend where the CPU has native bf16 and the fastest it can run with our pins (its ONNX and OpenVINO
+    backends need optimum packages that conflict with transformers 5: ../shared/DESIGN.md, environment facts)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from sentence_transformers.sparse_encoder import SparseEncoder
+        from sentence_transformers.sparse_encoder.models import MLMTransformer, SpladePooling
+
+        kwargs = {"model_kwargs": {"torch_dtype": torch.bfloat16}} if bf16 else {}
+        module = MLMTransformer(str(path), max_seq_length=max_length, **kwargs)
+        return SparseEncoder(modules=[module, SpladePooling("max")], device="cpu")
+
+
 def app_models(models: str, precision: str, corpus: str, cache: Path, tiny_cache: Path | None = None) -> tuple[str, str]:
     """The SPLADE and fill-mask folders for a served app, with `cache` holding the corpus's SPLADE index.
 

@@ -5,7 +5,9 @@
 Part 1 (speed): a random-init BERT-base (the real SPLADE's exact cost) encodes the same passages
 of the `demo` corpus (max_length 256) with
   * the reference: `SparseEncoder(modules=[MLMTransformer(path, max_seq_length=256), SpladePooling("max")])`
-    `.encode_document(texts)` with its defaults, and
+    `.encode_document(texts)` with its defaults,
+  * where the CPU has native bf16, the same with the model loaded in bf16: sentence-transformers' fastest CPU
+    backend here (its ONNX/OpenVINO backends cannot be installed next to transformers 5), and
   * `splade_demo.retrieval.splade_encoder.SpladeEncoder` at each precision (fp32, int8, bf16 where the CPU has native bf16).
 Methods run in interleaved rounds (reference, fp32, int8, ... then again), so load from other
 processes hits them alike; each method's best round is its throughput, and ratios are against the
@@ -42,6 +44,7 @@ from splade_demo.retrieval.splade_encoder import SpladeEncoder
 from splade_demo.retrieval.splade_index import document_text, load_or_build_index
 
 REFERENCE = "SparseEncoder (reference)"
+REFERENCE_BF16 = "SparseEncoder bf16"
 TARGET_RATIO = 2.0
 TARGET_AGREEMENT = 0.95
 
@@ -60,15 +63,6 @@ def sample_passages(corpus: Corpus, n: int) -> list[str]:
     return [document_text(corpus.passages[int(i)]) for i in picks]
 
 
-def reference_encoder(path: Path, max_length: int):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from sentence_transformers.sparse_encoder import SparseEncoder
-        from sentence_transformers.sparse_encoder.models import MLMTransformer, SpladePooling
-
-        return SparseEncoder(modules=[MLMTransformer(str(path), max_seq_length=max_length), SpladePooling("max")], device="cpu")
-
-
 def throughput(args: argparse.Namespace) -> dict[str, float]:
     path = common.random_bert_base_dir("splade")
     texts = sample_passages(load_corpus("demo"), args.n)
@@ -80,8 +74,11 @@ def throughput(args: argparse.Namespace) -> dict[str, float]:
     print(f"   word pieces per passage after truncation: mean {effective.mean():.0f}, median {np.median(effective):.0f}, "
           f"{int((lengths > args.max_length).sum())} truncated; {int(effective.sum())} tokens in all")
 
-    reference = reference_encoder(path, args.max_length)
+    reference = common.sparse_encoder_reference(path, args.max_length)
     methods: dict[str, object] = {REFERENCE: lambda t: reference.encode_document(t, show_progress_bar=False)}
+    if bf16_native():  # sentence-transformers' fastest CPU backend here: its torch backend with bf16 weights
+        reference_bf16 = common.sparse_encoder_reference(path, args.max_length, bf16=True)
+        methods[REFERENCE_BF16] = lambda t: reference_bf16.encode_document(t, show_progress_bar=False)
     precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     notes: list[str] = []
     for precision in precisions:
@@ -123,9 +120,11 @@ def throughput(args: argparse.Namespace) -> dict[str, float]:
         paired = statistics.median(r / s for r, s in zip(times[REFERENCE], secs))
         print(f"   {name:30s} {rate:14.2f} {1.0 / statistics.median(secs):16.2f} {best_ref / min(secs):12.2f} {paired:21.2f}")
     tokens_per_doc = float(effective.mean())
+    fastest = max((name for name in rates if name.startswith("SparseEncoder")), key=rates.__getitem__)
     for name, rate in rates.items():
-        if name != REFERENCE:
-            print(f"   {name}: {rate * tokens_per_doc:,.0f} tokens/s; {verdict_ratio(rate / rates[REFERENCE])}")
+        if name.startswith("SpladeEncoder"):
+            print(f"   {name}: {rate * tokens_per_doc:,.0f} tokens/s; {verdict_ratio(rate / rates[REFERENCE])}; "
+                  f"{rate / rates[fastest]:.2f}x SparseEncoder's fastest backend here ({fastest})")
     demo_tokens = demo_token_estimate(loaded, args.max_length)
     for name, rate in rates.items():
         print(f"   at this rate {name} indexes `demo` ({demo_tokens[0]} passages) in about "
