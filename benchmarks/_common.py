@@ -97,7 +97,7 @@ def app_models(models: str, precision: str, corpus: str, cache: Path, tiny_cache
 
     `tiny`: the tiny SPLADE as both, its index built (or loaded) in `tiny_cache` (default `cache`). `bert-base`:
     random-init BERT-base folders, with the tiny vectors saved under the BERT-base model's key (same shape; a random
-    BERT-base would take minutes to encode `demo` and give near-dense vectors)."""
+    BERT-base would take minutes to encode `demo` and give random terms)."""
     from dataclasses import replace
 
     from splade_demo.data.corpus import load_corpus

@@ -15,7 +15,7 @@
 The SPLADE `demo` index is put in the app's cache folder (under the bench folder) before the server
 starts, so no run waits for an index build: with `--models tiny` it is built with the tiny SPLADE;
 with `--models bert-base` the tiny model's vectors are saved under the BERT-base model's key (same
-shape; a random BERT-base would take minutes to encode `demo` and give near-dense vectors).
+shape; a random BERT-base would take minutes to encode `demo` and give random terms).
 Chromium is /usr/bin/chromium, never a downloaded browser.
 """
 

@@ -8,10 +8,10 @@ one query as every page does, printing its resident memory after each stage (VmR
 
   * the SPLADE model and the fill-mask model: two random-init BERT-base folders (the real models'
     exact size), loaded with `splade_demo.models.load_mlm` like the app does, when their page first
-    needs them (page 3, then page 4); at int8 the SPLADE encoder owns its load and keeps only its int8 copy;
+    needs them (page 3, then page 4); at int8 or bf16 the SPLADE encoder owns its load and keeps only that copy;
   * GloVe 6B 50d (`splade_demo.models.glove_vectors.load_vectors`, memory-mapped), the `demo` corpus and its BM25 index;
-  * the `demo` SPLADE index: the real tiny SPLADE's vectors (a trained model's sparsity; a random
-    BERT-base's would be near-dense), loaded from the bench cache by `load_index` (the parent passes
+  * the `demo` SPLADE index: the real tiny SPLADE's vectors (a trained model's terms; a random
+    BERT-base's are random), loaded from the bench cache by `load_index` (the parent passes
     the tiny encoder's key fields, so the child never loads the tiny model);
   * streamlit, plotly and pandas imported first, as in the app's process.
 Scenarios: `serve-<precision>` (the index is cached) for fp32 and int8, and `build-<default>`:
@@ -142,12 +142,12 @@ def child(scenario: str, precision: str) -> None:
 
 
 def load_splade(precision: str):
-    """The SPLADE encoder as the app's `splade_encoder_resource` makes it: int8 owns a private load."""
+    """The SPLADE encoder as the app's `splade_encoder_resource` makes it: int8 and bf16 own a private load."""
     from splade_demo.models.loading import load_mlm
     from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
     loaded = load_mlm(str(common.random_bert_base_dir("splade")))
-    return SpladeEncoder(loaded, precision, owns_model=precision == "int8")  # type: ignore[arg-type]
+    return SpladeEncoder(loaded, precision, owns_model=precision != "fp32")  # type: ignore[arg-type]
 
 
 def ensure_tiny_index() -> dict:

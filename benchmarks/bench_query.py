@@ -3,9 +3,10 @@
     python benchmarks/bench_query.py             # about 1-2 minutes on 2 cores
 
 The query encoder is a random-init BERT-base (the real SPLADE's exact cost). The document index is
-the real tiny SPLADE's `demo` index (built once, then cached under the bench folder): a random
-BERT-base would give near-dense document vectors (printed below), while retrieval cost depends on
-the index's non-zeros, so the trained model's sparsity is the honest stand-in. Shape is the same
+the real tiny SPLADE's `demo` index (built once, then cached under the bench folder): the random
+BERT-base stand-in keeps a trained SPLADE's number of terms per passage (printed below) but picks them
+at random, while retrieval cost depends on which terms queries and passages share, so the trained
+model's vectors are the honest stand-in. Shape is the same
 (passages x 30,522).
 
 Timed per query (each query `--repeats` times after a warm-up; p50/p95 over every call):
@@ -101,7 +102,7 @@ def main() -> None:
     encoder = SpladeEncoder(loaded, DEFAULT_PRECISION) if DEFAULT_PRECISION != "fp32" else exact
     sample = exact.encode_documents([document_text(p) for p in corpus.passages[:4]])
     print(f"   (a random-init BERT-base would give {np.diff(sample.indptr).mean():,.0f} non-zeros per passage, "
-          f"near-dense: not what a trained SPLADE gives, so its index is not used for retrieval timing)")
+          f"but random terms: its index is not used for retrieval timing)")
     queries = list(dict.fromkeys([q.text for q in load_queries()] + list(EXTRA_QUERIES)))
     q_tokens = [len(encoder.loaded.tokenizer(q)["input_ids"]) for q in queries]
     print(f"   {len(queries)} queries ({min(q_tokens)}-{max(q_tokens)} word pieces with [CLS]/[SEP]), "
