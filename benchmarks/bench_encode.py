@@ -133,16 +133,23 @@ def throughput(args: argparse.Namespace) -> dict[str, float]:
     linear_ceiling(int(round(tokens_per_doc)) * 4)
 
     # Exactness and fidelity of the vectors (random weights: a sanity check, not a ranking check).
-    ref = outputs[REFERENCE]
-    ref_dense = (ref.to_dense() if hasattr(ref, "to_dense") else torch.stack(list(ref)).to_dense()).numpy()
+    ref_dense = as_dense(outputs[REFERENCE])
     for name, out in outputs.items():
         if name == REFERENCE or "bf16" in name and args.force_bf16:
             continue
-        dense = out.toarray()
+        dense = as_dense(out)
         diff = float(np.abs(dense - ref_dense).max())
         cos = np.sum(dense * ref_dense, 1) / (np.linalg.norm(dense, axis=1) * np.linalg.norm(ref_dense, axis=1))
         print(f"   {name} vs reference vectors: max |diff| {diff:.2e}, cosine min {cos.min():.5f}")
     return rates
+
+
+def as_dense(vectors: object) -> np.ndarray:
+    """(docs, vocab) float32 from our CSR matrix or SparseEncoder's (sparse) tensor or list of tensors."""
+    if hasattr(vectors, "toarray"):
+        return vectors.toarray()
+    tensor = vectors if isinstance(vectors, torch.Tensor) else torch.stack(list(vectors))
+    return tensor.to_dense().float().numpy()
 
 
 def linear_ceiling(tokens: int) -> None:
@@ -278,7 +285,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     print(common.machine_report())
-    print(f"bf16: {'native (oneDNN bf16 kernels)' if bf16_native() else 'not native here: autocast would emulate it'}")
+    print(f"bf16: {'native (oneDNN bf16 kernels)' if bf16_native() else 'not native here: oneDNN would emulate it'}")
     started = time.perf_counter()
     if not args.skip_speed:
         throughput(args)
