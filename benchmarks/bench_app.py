@@ -104,8 +104,9 @@ def main() -> None:
     parser.add_argument("--models", choices=["tiny", "bert-base"], default="tiny")
     parser.add_argument("--cycles", type=int, default=3, help="rounds of clicks through every page (default 3)")
     parser.add_argument("--starts", type=int, default=2, help="cold starts of the server to time (default 2)")
-    parser.add_argument("--no-post-script-gc", action="store_true",
-                        help="serve with runner.postScriptGC off (Streamlit's full gc.collect() after every run)")
+    parser.add_argument("--post-script-gc", action="store_true",
+                        help="serve with runner.postScriptGC on (Streamlit's full gc.collect() after every run; "
+                             ".streamlit/config.toml turns it off)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -119,10 +120,10 @@ def main() -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "SPLADE_DEMO_SPLADE_MODEL": splade, "SPLADE_DEMO_MLM_MODEL": mlm,
            "SPLADE_DEMO_CACHE": str(cache), "SPLADE_DEMO_CORPUS": "demo", "SPLADE_DEMO_PRECISION": precision,
            "PYTHONUNBUFFERED": "1"}
-    if args.no_post_script_gc:
-        env["STREAMLIT_RUNNER_POST_SCRIPT_GC"] = "false"
+    if args.post_script_gc:
+        env["STREAMLIT_RUNNER_POST_SCRIPT_GC"] = "true"
     print(f"\nmodels: {args.models} (SPLADE {splade}; fill-mask {mlm}), precision {precision}, cache {cache}"
-          + (", runner.postScriptGC off" if args.no_post_script_gc else ""))
+          + (", runner.postScriptGC on" if args.post_script_gc else ""))
     log = common.BENCH_DIR / "streamlit-bench.log"
     start_times: list[float] = []
     switch_times: dict[str, list[float]] = {}

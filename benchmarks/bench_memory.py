@@ -52,7 +52,7 @@ def child(scenario: str, precision: str) -> None:
     def mark(stage: str, started: float) -> None:
         seconds = time.perf_counter() - started
         gc_start = time.perf_counter()
-        gc.collect(2)  # what Streamlit does after every script run (runner.postScriptGC, on by default)
+        gc.collect(2)  # what Streamlit does after every script run with runner.postScriptGC (off in our config)
         stages.append({"stage": stage, "rss_mb": status_mb("VmRSS"), "hwm_mb": status_mb("VmHWM"),
                        "anon_mb": status_mb("RssAnon"), "file_mb": status_mb("RssFile"), "seconds": seconds,
                        "gc_ms": (time.perf_counter() - gc_start) * 1000, "objects": len(gc.get_objects())})
