@@ -40,7 +40,7 @@ DEFAULT_DOC_MAX_LENGTH = 256  # the length SPLADE models are trained with
 MAX_LENGTH_CAP = 512  # BERT's position embeddings
 QUERY_MAX_LENGTH = 512  # queries are short; only a pathological one is truncated
 # Padded tokens per document batch, by precision: bounds the (batch, seq, vocab) logits (512 x 30,522 fp32 = 62 MB).
-# Measured at BERT-base size on demo passages (benchmarks/bench_encode.py): int8 encodes as fast at 512 as at 1024
+# Measured at BERT-base size on demo passages (README "Performance"): int8 encodes as fast at 512 as at 1024
 # or 2048, and its peak memory during a build is about 70 MB lower at 512; bf16 on AMX is 1.35x faster at 2048 than
 # at 1024 (its matrix tiles want long inputs) and its logits take half the bytes (2048 x 30,522 bf16 = 125 MB).
 MAX_BATCH_TOKENS: dict[str, int] = {"fp32": 512, "int8": 512, "bf16": 2048}
@@ -171,9 +171,9 @@ def plan_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int)
 class SpladeEncoder:
     """SPLADE encoding with a never-mutated masked-LM (calls hold `loaded.lock`).
 
-    `owns_model=True` says that `loaded` was loaded for this encoder alone. At int8 the encoder then
-    keeps its int8 copy only and lets the fp32 weights go: about 260 MB instead of 420 MB at
-    BERT-base size (benchmarks/bench_memory.py).
+    `owns_model=True` says that `loaded` was loaded for this encoder alone. At int8 or bf16 the encoder
+    then keeps its copy only and lets the fp32 weights go: about 260 MB (int8) or 220 MB (bf16) instead
+    of 420 MB at BERT-base size (benchmarks/bench_memory.py).
     """
 
     def __init__(
