@@ -24,6 +24,7 @@ A default precision must keep it >= 0.95. Page titles of the corpus serve as ext
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -39,7 +40,7 @@ from splade_demo.data.corpus import Corpus, load_corpus, load_queries
 from splade_demo.retrieval.evaluation import evaluate, mean_metrics
 from splade_demo.models.loading import load_mlm
 from splade_demo.retrieval.ranking import pages_in_order, top_k
-from splade_demo.models.quantize import quantized_copy
+from splade_demo.models.quantize import bf16_copy, bf16_is_native, quantized_copy
 from splade_demo.retrieval.splade_encoder import SpladeEncoder
 from splade_demo.retrieval.splade_index import document_text, load_or_build_index
 
@@ -47,14 +48,6 @@ REFERENCE = "SparseEncoder (reference)"
 REFERENCE_BF16 = "SparseEncoder bf16"
 TARGET_RATIO = 2.0
 TARGET_AGREEMENT = 0.95
-
-
-def bf16_native() -> bool:
-    """True when oneDNN has native bf16 kernels here (avx512_bf16 / AMX); otherwise bf16 is emulated."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def sample_passages(corpus: Corpus, n: int) -> list[str]:
@@ -76,19 +69,20 @@ def throughput(args: argparse.Namespace) -> dict[str, float]:
 
     reference = common.sparse_encoder_reference(path, args.max_length)
     methods: dict[str, object] = {REFERENCE: lambda t: reference.encode_document(t, show_progress_bar=False)}
-    if bf16_native():  # sentence-transformers' fastest CPU backend here: its torch backend with bf16 weights
+    if bf16_is_native():  # sentence-transformers' fastest CPU backend here: its torch backend with bf16 weights
         reference_bf16 = common.sparse_encoder_reference(path, args.max_length, bf16=True)
         methods[REFERENCE_BF16] = lambda t: reference_bf16.encode_document(t, show_progress_bar=False)
     precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     notes: list[str] = []
     for precision in precisions:
-        if precision == "bf16" and not bf16_native() and not args.force_bf16:
+        if precision == "bf16" and not bf16_is_native() and not args.force_bf16:
             notes.append("bf16: skipped, this CPU lacks native bf16 (no avx512_bf16/AMX): oneDNN would emulate it "
                          "(use --force-bf16 to time it on a few passages anyway)")
             continue
         encoder = SpladeEncoder(loaded, precision, args.max_length)  # type: ignore[arg-type]
         if precision == "bf16" and args.force_bf16 and encoder.precision != "bf16":
-            encoder.precision = "bf16"  # time the emulated path that the encoder refuses to take here
+            # Time the emulated path that the encoder refuses to take here: an encoder over a bf16 copy of the model.
+            encoder = SpladeEncoder(dataclasses.replace(loaded, model=bf16_copy(loaded.model)), "fp32", args.max_length)
             notes.append("bf16: forced although emulated here; timed on 4 passages")
         elif encoder.precision != precision:
             notes.append(f"{precision}: the encoder fell back to {encoder.precision} ({encoder.precision_note})")
@@ -285,12 +279,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     print(common.machine_report())
-    print(f"bf16: {'native (oneDNN bf16 kernels)' if bf16_native() else 'not native here: oneDNN would emulate it'}")
+    print(f"bf16: {'native (oneDNN bf16 kernels)' if bf16_is_native() else 'not native here: oneDNN would emulate it'}")
     started = time.perf_counter()
     if not args.skip_speed:
         throughput(args)
     if not args.skip_agreement:
-        if "bf16" in args.agreement_precisions and not bf16_native():
+        if "bf16" in args.agreement_precisions and not bf16_is_native():
             args.agreement_precisions = ",".join(p for p in args.agreement_precisions.split(",") if p.strip() != "bf16")
             print("\n   (bf16 left out of part 2: emulated here, so it would be slower than fp32 and never the default)")
         agreement(args)
