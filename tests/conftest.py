@@ -124,18 +124,22 @@ def tiny_corpus_path(tmp_path: Path) -> Path:
 
 
 class ProgressRecorder:
-    """An EncodeProgress that records (done, total) at the start and after each batch."""
+    """An EncodeProgress that records (done, total) at the start and after each batch, in documents (`calls`) and
+    in word pieces (`token_calls`)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[int, int]] = []
-        self.total = 0
+        self.token_calls: list[tuple[int, int]] = []
+        self.total = self.total_tokens = 0
 
-    def on_start(self, total: int, skipped: int) -> None:
-        self.total = total
+    def on_start(self, total: int, skipped: int, total_tokens: int, skipped_tokens: int) -> None:
+        self.total, self.total_tokens = total, total_tokens
         self.calls.append((skipped, total))
+        self.token_calls.append((skipped_tokens, total_tokens))
 
-    def on_batch(self, done: int) -> None:
+    def on_batch(self, done: int, done_tokens: int) -> None:
         self.calls.append((done, self.total))
+        self.token_calls.append((done_tokens, self.total_tokens))
 
 
 def tiny_app_environment(mp: pytest.MonkeyPatch, model_dir: Path, corpus: Path) -> None:

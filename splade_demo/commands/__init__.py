@@ -50,14 +50,14 @@ class TqdmProgress:
     def __init__(self) -> None:
         self._bar: Any = None
 
-    def on_start(self, total: int, skipped: int) -> None:
+    def on_start(self, total: int, skipped: int, total_tokens: int, skipped_tokens: int) -> None:
         from tqdm import tqdm
 
         self._bar = tqdm(total=total, initial=skipped, desc="encoding documents", unit="doc")
         if skipped >= total:
             self._bar.close()
 
-    def on_batch(self, done: int) -> None:
+    def on_batch(self, done: int, done_tokens: int) -> None:
         self._bar.update(done - self._bar.n)
         if done >= self._bar.total:
             self._bar.close()

@@ -2,7 +2,8 @@
 
 The thread loads the encoder if it was given a loader, then builds the index (or loads it, or resumes from the
 batches an interrupted build saved: `splade_index.load_or_build_index`), and reports its progress through the
-`EncodeProgress` protocol (`on_start(total, skipped)`, `on_batch(done)`) for a progress bar and the time left.
+`EncodeProgress` protocol (`on_start`, `on_batch`, in documents and word pieces) for a progress bar and the time
+left, both counted in word pieces: the work a build does.
 """
 
 from __future__ import annotations
@@ -24,35 +25,32 @@ BUILD_THREAD_NAME = "splade-index-build"
 class BuildStatus:
     """A snapshot of a background build, for a progress bar and an estimate of the time left."""
 
-    done: int
+    done: int  # documents
     total: int
     elapsed: float  # seconds since the build started
-    first_batch: tuple[int, float] | None  # (documents, seconds) of the first, timed, batch
-    skipped: int  # blank documents, done before encoding starts
+    skipped: int  # documents done before encoding starts (blank, or in saved batches)
     encoding_elapsed: float  # seconds since encoding started (after tokenising)
     finished: bool
     error: str | None
     started: bool = True
+    done_tokens: int = 0  # word pieces as encoded: the work, which the time follows
+    total_tokens: int = 0
+    skipped_tokens: int = 0
 
     @property
     def fraction(self) -> float:
+        """The share of the work done: word pieces once the encoding has started, documents before."""
+        if self.total_tokens:
+            return min(1.0, self.done_tokens / self.total_tokens)
         return min(1.0, self.done / self.total) if self.total else 1.0
 
     @property
-    def estimated_total_seconds(self) -> float | None:
-        """Encoding time for the whole corpus, from the first batch (the longest texts: an upper bound)."""
-        if self.first_batch is None or self.first_batch[0] == 0:
-            return None
-        docs, seconds = self.first_batch
-        return seconds / docs * (self.total - self.skipped)
-
-    @property
     def eta_seconds(self) -> float | None:
-        """Seconds left, from the rate so far (longest texts first, so it errs on the long side)."""
-        if self.first_batch is None or self.done <= self.skipped:
+        """Seconds left, from this run's word pieces per second so far; None before its first batch."""
+        encoded = self.done_tokens - self.skipped_tokens
+        if encoded <= 0:
             return None
-        rate = self.encoding_elapsed / (self.done - self.skipped)
-        return max(0.0, rate * (self.total - self.done))
+        return max(0.0, self.encoding_elapsed / encoded * (self.total_tokens - self.done_tokens))
 
 
 class IndexBuild:
@@ -74,10 +72,9 @@ class IndexBuild:
         self._thread: threading.Thread | None = None
         self._index: SpladeIndex | None = None
         self._error: str | None = None
-        self._done, self._total = 0, len(corpus)
+        self._done, self._total, self._skipped = 0, len(corpus), 0
+        self._tokens = (0, 0, 0)  # word pieces: done, total, skipped
         self._started = self._encoding_started = 0.0
-        self._first: tuple[int, float] | None = None
-        self._skipped = 0
 
     @property
     def index(self) -> SpladeIndex | None:
@@ -92,7 +89,7 @@ class IndexBuild:
         with self._lock:
             if self._index is not None or self._thread is not None:
                 return
-            self._error, self._done, self._first, self._skipped = None, 0, None, 0
+            self._error, self._done, self._skipped, self._tokens = None, 0, 0, (0, 0, 0)
             self._started = self._encoding_started = time.perf_counter()
             self._thread = threading.Thread(target=self._run, name=BUILD_THREAD_NAME, daemon=True)
             self._thread.start()
@@ -115,26 +112,28 @@ class IndexBuild:
         with self._lock:
             now = time.perf_counter()
             running = self._thread is not None and self._thread.is_alive()
+            done_tokens, total_tokens, skipped_tokens = self._tokens
             return BuildStatus(
                 done=self._done, total=self._total, elapsed=now - self._started if self._started else 0.0,
-                first_batch=self._first, skipped=self._skipped, encoding_elapsed=now - self._encoding_started if self._encoding_started else 0.0,
+                skipped=self._skipped, encoding_elapsed=now - self._encoding_started if self._encoding_started else 0.0,
                 finished=self._index is not None or (self._error is not None and not running), error=self._error,
-                started=self._thread is not None,
+                started=self._thread is not None, done_tokens=done_tokens, total_tokens=total_tokens,
+                skipped_tokens=skipped_tokens,
             )
 
-    def on_start(self, total: int, skipped: int) -> None:
-        """EncodeProgress: encoding starts now (tokenising is over); `skipped` documents (blank, or in saved
-        batches) count as done."""
+    def on_start(self, total: int, skipped: int, total_tokens: int, skipped_tokens: int) -> None:
+        """EncodeProgress: encoding starts now (tokenising is over); skipped documents (blank, or in saved batches)
+        count as done."""
         with self._lock:
             self._encoding_started = time.perf_counter()
             self._skipped, self._done, self._total = skipped, skipped, total
+            self._tokens = (skipped_tokens, total_tokens, skipped_tokens)
 
-    def on_batch(self, done: int) -> None:
-        """EncodeProgress: `done` documents so far; the first batch is timed for the estimate."""
+    def on_batch(self, done: int, done_tokens: int) -> None:
+        """EncodeProgress: `done` documents, `done_tokens` word pieces so far."""
         with self._lock:
-            if self._first is None:
-                self._first = (done - self._skipped, time.perf_counter() - self._encoding_started)
             self._done = done
+            self._tokens = (done_tokens, *self._tokens[1:])
 
     def _run(self) -> None:
         try:

@@ -47,13 +47,18 @@ MAX_BATCH_TOKENS: dict[str, int] = {"fp32": 512, "int8": 512, "bf16": 2048}
 
 
 class EncodeProgress(Protocol):
-    """What a document encoding reports: `on_start` once before the first batch, `on_batch` after each batch."""
+    """What a document encoding reports: `on_start` once before the first batch, `on_batch` after each batch.
 
-    def on_start(self, total: int, skipped: int) -> None:
-        """`total` documents, of which `skipped` (blank ones) need no encoding and count as done."""
+    Each count comes in documents and in word pieces as encoded (truncation applied): the word pieces are the work,
+    and batches go longest first, so a time left estimated from documents would err by 1.3-2.3x on `demo`."""
 
-    def on_batch(self, done: int) -> None:
-        """`done` documents so far, skipped ones included (`done == total` after the last batch)."""
+    def on_start(self, total: int, skipped: int, total_tokens: int, skipped_tokens: int) -> None:
+        """`total` documents (`total_tokens` word pieces), of which `skipped` (`skipped_tokens`) need no encoding
+        (blank ones, or in saved batches) and count as done."""
+
+    def on_batch(self, done: int, done_tokens: int) -> None:
+        """`done` documents (`done_tokens` word pieces) so far, skipped ones included (`done == total` and
+        `done_tokens == total_tokens` after the last batch)."""
 
 
 class BatchStore(Protocol):
@@ -278,9 +283,8 @@ class SpladeEncoder:
     ) -> DocumentVectors:
         """Like `encode_documents`, plus which documents were truncated to `max_length`.
 
-        Batches are length-sorted, longest first: little padding, and the first (timed) batch is
-        the slowest, so an estimate made from it errs on the long side. `progress` hears
-        `on_start(total, skipped)` before the first batch and `on_batch(done)` after each one.
+        Batches are length-sorted, longest first: little padding. `progress` hears `on_start` before the
+        first batch and `on_batch` after each one, in documents and in word pieces.
         With a `store`, batches it already holds are not encoded again (they count as skipped) and each
         new batch is saved to it: the same batches, so the same vectors as an encoding in one go.
         """
@@ -301,8 +305,9 @@ class SpladeEncoder:
             store.begin(hashlib.sha256(json.dumps(batches).encode()).hexdigest()[:16])
             saved = [store.load(number, len(batch)) for number, batch in enumerate(batches)]
         resumed = sum(len(batch) for batch, block in zip(batches, saved) if block is not None)
+        resumed_tokens = sum(int(effective[batch].sum()) for batch, block in zip(batches, saved) if block is not None)
         if progress is not None:
-            progress.on_start(total, blank + resumed)
+            progress.on_start(total, blank + resumed, int(effective[encodable].sum()), resumed_tokens)
         blocks: list[sparse.csr_matrix] = []
         done, encoded_tokens = blank + resumed, 0
         for number, indices in enumerate(batches):
@@ -320,7 +325,7 @@ class SpladeEncoder:
                     store.save(number, block)
                 done += len(indices)
                 if progress is not None:
-                    progress.on_batch(done)
+                    progress.on_batch(done, resumed_tokens + encoded_tokens)
             blocks.append(block)
         if blocks:
             stacked = sparse.vstack(blocks, format="csr", dtype=np.float32)

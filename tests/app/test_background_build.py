@@ -12,8 +12,11 @@ from typing import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from splade_demo.data.corpus import load_corpus
+from splade_demo.models.loading import load_mlm
 from splade_demo.retrieval.splade_encoder import SpladeEncoder
 from splade_demo.retrieval.index_build import IndexBuild
+from splade_demo.retrieval.splade_index import document_text
 from tests.conftest import REPO_ROOT, join_index_builds, open_page, tiny_app_environment
 
 P4, P5 = "views/p4_splade.py", "views/p5_compare.py"
@@ -29,10 +32,12 @@ def tiny(monkeypatch: pytest.MonkeyPatch, tiny_splade_dir: Path, tiny_corpus_pat
 
 
 class Gate:
-    """Holds the build after its first batch (2 of the 4 passages) until `release()`."""
+    """Holds the build after its first batch (2 of the 4 passages, the longest) until `release()`. `progress` is
+    what the notices must say then: the first batch's share of the word pieces, as a percentage."""
 
-    def __init__(self) -> None:
+    def __init__(self, progress: str) -> None:
         self.reached, self.opened = threading.Event(), threading.Event()
+        self.progress = progress
 
     def release(self) -> None:
         self.opened.set()
@@ -40,16 +45,19 @@ class Gate:
 
 
 @pytest.fixture()
-def gate(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
-    held = Gate()
+def gate(tiny: Path, monkeypatch: pytest.MonkeyPatch, tiny_splade_dir: Path, tiny_corpus_path: Path) -> Iterator[Gate]:
+    counter = SpladeEncoder(load_mlm(str(tiny_splade_dir)))
+    texts = [document_text(p) for p in load_corpus(str(tiny_corpus_path)).passages]
+    word_pieces = sorted((min(int(n), counter.max_length) for n in counter.token_lengths(texts)), reverse=True)
+    held = Gate(f"building: {int(100 * sum(word_pieces[:2]) / sum(word_pieces))} %")
     encode = SpladeEncoder.encode_documents_with_info
     on_batch = IndexBuild.on_batch
 
     def two_per_batch(self, texts, batch_size=16, progress=None, store=None):
         return encode(self, texts, 2, progress, store)
 
-    def hold(self, done: int) -> None:
-        on_batch(self, done)
+    def hold(self, done: int, done_tokens: int) -> None:
+        on_batch(self, done, done_tokens)
         held.reached.set()
         assert held.opened.wait(EVENT_TIMEOUT_S)
 
@@ -82,17 +90,17 @@ def test_pages_4_and_5_during_the_build_then_after_it(gate: Gate) -> None:
     assert {m.label for m in page4.metric} >= {"Non-zero terms", "L1 norm (sum of weights)"}
     assert len(page4.main.get("plotly_chart")) == 4
     notice = [i for i in infos(page4) if i.startswith("SPLADE index building")]
-    assert notice and notice[0].startswith("SPLADE index building: 50 %, about ") and " left" in notice[0]
+    assert notice and notice[0].startswith(f"SPLADE index {gate.progress}, about ") and " left" in notice[0]
     assert not [s for s in page4.selectbox if s.key == "p4_doc"]  # the document part waits
 
     page5 = open_page(P5, QUERY)
     assert not page5.exception, page5.exception
     assert len(page5.main.dataframe) == 1 and list(page5.main.dataframe[0].value.columns[:2]) == ["#", "title"]  # BM25 at once
     assert [h.value for h in page5.subheader] == ["BM25", "SPLADE", "Hybrid (RRF)"]
-    assert len([i for i in infos(page5) if i.startswith("SPLADE index building: 50 %")]) == 2  # SPLADE, hybrid
+    assert len([i for i in infos(page5) if i.startswith(f"SPLADE index {gate.progress}")]) == 2  # SPLADE, hybrid
     assert not page5.main.get("plotly_chart")
 
-    assert sidebar_line(first_run()).startswith("SPLADE index: building: 50 %, about ")
+    assert sidebar_line(first_run()).startswith(f"SPLADE index: {gate.progress}, about ")
 
     gate.release()  # the build ends; the notices' fragments would rerun the page; here the test reruns it
     page4.run()

@@ -129,6 +129,9 @@ def test_progress_reports_every_document(encoder: SpladeEncoder) -> None:
     calls = progress.calls
     assert calls[0][0] == 0 and calls[-1] == (len(DOCUMENTS), len(DOCUMENTS))
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    word_pieces = int(np.minimum(encoder.token_lengths(DOCUMENTS), encoder.max_length).sum())  # LONG_TEXT is cut
+    assert progress.token_calls[0] == (0, word_pieces) and progress.token_calls[-1] == (word_pieces, word_pieces)
+    assert [d for d, _ in progress.token_calls] == sorted(d for d, _ in progress.token_calls)
 
 
 def test_the_cheap_pooling_order_gives_the_same_weights() -> None:

@@ -17,7 +17,7 @@ from splade_demo.data.corpus import load_corpus
 from splade_demo.models.loading import load_mlm
 from splade_demo.retrieval.ranking import top_k
 from splade_demo.retrieval.splade_encoder import SpladeEncoder
-from splade_demo.retrieval.index_build import IndexBuild
+from splade_demo.retrieval.index_build import BuildStatus, IndexBuild
 from splade_demo.retrieval.splade_index import (
     build_index,
     cache_size_bytes,
@@ -133,8 +133,8 @@ def test_one_shared_build_in_the_background(encoder: SpladeEncoder, tiny_corpus_
     index = build.wait(timeout=120)
     status = build.status()
     assert index is not None and status.finished and status.error is None and status.fraction == 1.0
-    assert status.first_batch is not None and status.first_batch[0] == 1 and status.first_batch[1] > 0
-    assert status.estimated_total_seconds is not None and status.estimated_total_seconds > 0
+    word_pieces = np.minimum(encoder.token_lengths([document_text(p) for p in corpus.passages]), encoder.max_length)
+    assert status.done_tokens == status.total_tokens == int(word_pieces.sum()) and status.eta_seconds == 0.0
     build.start()  # already built: nothing happens
     assert build._thread is thread and build.index is index
 
@@ -150,8 +150,8 @@ class StopAfter(ProgressRecorder):
         super().__init__()
         self.batches = batches
 
-    def on_batch(self, done: int) -> None:
-        super().on_batch(done)
+    def on_batch(self, done: int, done_tokens: int) -> None:
+        super().on_batch(done, done_tokens)
         if len(self.calls) > self.batches:
             raise Stopped
 
@@ -169,6 +169,11 @@ def test_an_interrupted_build_resumes_from_its_saved_batches(encoder: SpladeEnco
     resumed_progress = ProgressRecorder()
     resumed = load_or_build_index(encoder, corpus, tmp_path, progress=resumed_progress, batch_size=1)
     assert resumed_progress.calls == [(2, 4), (3, 4), (4, 4)]  # on_start(total=4, skipped=2): two batches left
+    # The same in word pieces: the two saved batches are the two longest passages (batches go longest first).
+    word_pieces = sorted(np.minimum(encoder.token_lengths([document_text(p) for p in corpus.passages]),
+                                    encoder.max_length).tolist(), reverse=True)
+    assert [done for done, _ in resumed_progress.token_calls] == [sum(word_pieces[:n]) for n in (2, 3, 4)]
+    assert {total for _, total in resumed_progress.token_calls} == {sum(word_pieces)}
     assert resumed.resumed == 2 and resumed.path == path and not parts_folder(path).exists()
 
     scratch = build_index(encoder, corpus, batch_size=1)  # from scratch, nothing saved or read
@@ -200,6 +205,20 @@ def test_a_damaged_saved_batch_is_encoded_again(encoder: SpladeEncoder, tiny_cor
     index = load_or_build_index(encoder, corpus, tmp_path, progress=progress, batch_size=1)
     assert progress.calls[0] == (1, 4) and index.resumed == 1
     assert (index.matrix != build_index(encoder, corpus, batch_size=1).matrix).nnz == 0
+
+
+def test_the_time_left_follows_word_pieces_not_passages() -> None:
+    # Longest passages first: after 1 of 4 passages, 600 of 800 word pieces are done in 6 s, 100 word pieces/s.
+    status = BuildStatus(done=1, total=4, elapsed=7.0, skipped=0, encoding_elapsed=6.0, finished=False, error=None,
+                         done_tokens=600, total_tokens=800, skipped_tokens=0)
+    assert status.fraction == 0.75 and status.eta_seconds == pytest.approx(2.0)  # passages would say 25 %, 18 s
+    # A resumed build: 400 word pieces came from saved batches; this run encoded 200 in 2 s.
+    resumed = BuildStatus(done=3, total=4, elapsed=3.0, skipped=2, encoding_elapsed=2.0, finished=False, error=None,
+                          done_tokens=600, total_tokens=800, skipped_tokens=400)
+    assert resumed.fraction == 0.75 and resumed.eta_seconds == pytest.approx(2.0)
+    before_first_batch = BuildStatus(done=2, total=4, elapsed=1.0, skipped=2, encoding_elapsed=0.5, finished=False,
+                                     error=None, done_tokens=400, total_tokens=800, skipped_tokens=400)
+    assert before_first_batch.eta_seconds is None and before_first_batch.fraction == 0.5
 
 
 def test_errors_in_plain_words() -> None:
