@@ -22,6 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from splade_demo.config import cpu_flags  # noqa: E402 - after sys.path: the library's own reading of the flags
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.stdout.reconfigure(line_buffering=True)  # progress shows up when piped to a file
@@ -118,16 +120,6 @@ def app_models(models: str, precision: str, corpus: str, cache: Path, tiny_cache
         seeded = replace(tiny_index, key=index_key(encoder, documents), model_name=encoder.name)
         save_index(seeded, index_cache_path(encoder, documents, cache), encoder.fingerprint)
     return splade, mlm
-
-
-def cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def cpu_model() -> str:

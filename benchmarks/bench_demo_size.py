@@ -30,7 +30,7 @@ import torch
 
 from splade_demo.config import DEFAULT_PRECISION
 from splade_demo.data.corpus import load_corpus, load_queries
-from splade_demo.models.loading import load_mlm
+from splade_demo.models.loading import LoadedMLM, load_mlm
 from splade_demo.models.quantize import bf16_is_native
 from splade_demo.retrieval.splade_encoder import SpladeEncoder
 from splade_demo.retrieval.splade_index import document_text, load_or_build_index
@@ -38,9 +38,9 @@ from splade_demo.retrieval.splade_index import document_text, load_or_build_inde
 TARGET_SECONDS = 120.0
 
 
-def methods_to_time(path: Path, precisions: list[str], max_length: int) -> dict[str, Callable[[list[str]], object]]:
-    """Our encoder at each precision and SparseEncoder's CPU backends, by name."""
-    loaded = load_mlm(str(path))
+def methods_to_time(path: Path, loaded: LoadedMLM, precisions: list[str],
+                    max_length: int) -> dict[str, Callable[[list[str]], object]]:
+    """Our encoder at each precision (over `loaded`, the model at `path`) and SparseEncoder's CPU backends, by name."""
     methods: dict[str, Callable[[list[str]], object]] = {}
     for precision in precisions:
         encoder = SpladeEncoder(loaded, precision, max_length)  # type: ignore[arg-type]
@@ -69,7 +69,8 @@ def main() -> None:
     path = common.random_bert_base_dir("splade")
     corpus = load_corpus(args.corpus)
     texts = [document_text(p) for p in corpus.passages]
-    counter = SpladeEncoder(load_mlm(str(path)), "fp32", args.max_length)
+    loaded = load_mlm(str(path))
+    counter = SpladeEncoder(loaded, "fp32", args.max_length)
     tokens = np.minimum(counter.token_lengths(texts), counter.max_length)
     picks = np.unique(np.linspace(0, len(texts) - 1, args.n).round().astype(int))
     sample = [texts[int(i)] for i in picks]
@@ -78,7 +79,7 @@ def main() -> None:
           f"{tokens.mean():.0f}); timing {len(sample)} of them ({sample_tokens:,} word pieces, mean "
           f"{sample_tokens / len(sample):.0f}) at BERT-base size, {torch.get_num_threads()} threads")
 
-    methods = methods_to_time(path, [p.strip() for p in args.precisions.split(",") if p.strip()], args.max_length)
+    methods = methods_to_time(path, loaded, [p.strip() for p in args.precisions.split(",") if p.strip()], args.max_length)
     for fn in methods.values():  # warm-up: first-call allocations, kernel selection
         fn(sample[:2])
     seconds: dict[str, list[float]] = {name: [] for name in methods}

