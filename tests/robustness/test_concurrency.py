@@ -12,6 +12,7 @@ hold. Two checks:
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -121,7 +122,10 @@ def router(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sidebar the settings come from the environment alone.
     """
     folder = tmp_path_factory.mktemp("router")
-    (folder / "views").symlink_to(REPO_ROOT / "views", target_is_directory=True)
+    try:
+        (folder / "views").symlink_to(REPO_ROOT / "views", target_is_directory=True)
+    except OSError:  # Windows without Developer Mode may not create symlinks: the same pages, copied
+        shutil.copytree(REPO_ROOT / "views", folder / "views")
     (folder / "router.py").write_text(ROUTER, encoding="utf-8")
     return folder / "router.py"
 

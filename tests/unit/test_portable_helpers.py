@@ -12,8 +12,12 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from splade_demo.models.admission import available_cores
+from splade_demo.models.loading import load_mlm
+from splade_demo.models.mapped_pages import page_releaser
+from splade_demo.models.quantize import quantized_copy
 from tests.conftest import REPO_ROOT
 
 
@@ -79,3 +83,16 @@ def test_peak_rss_of_this_process_is_plausible(bench_common) -> None:
     if bench_common.resource is None:
         pytest.skip("no getrusage on this OS")
     assert 10 < bench_common.peak_rss_mb() < 1_000_000  # MB: a Python process with numpy, not KB or bytes
+
+
+@pytest.mark.parametrize("platform", ["darwin", "win32"])
+def test_off_linux_int8_copies_keep_their_pages_and_are_the_same(tiny_splade_dir, monkeypatch: pytest.MonkeyPatch,
+                                                                  platform: str) -> None:
+    """madvise on /proc/self/maps is Linux only: elsewhere no pages are given back, and the int8 copy is unchanged."""
+    on_linux = quantized_copy(load_mlm(str(tiny_splade_dir)).model, share_tensors=False)
+    monkeypatch.setattr(sys, "platform", platform)
+    assert page_releaser() is None
+    elsewhere = quantized_copy(load_mlm(str(tiny_splade_dir)).model, share_tensors=False)
+    ids = torch.tensor([[101, 3185, 3638, 2968, 102]])
+    with torch.no_grad():
+        assert torch.equal(on_linux(input_ids=ids).logits, elsewhere(input_ids=ids).logits)
