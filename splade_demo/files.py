@@ -21,15 +21,16 @@ RETRY_WAIT_S = 0.05  # then 0.1, 0.15 ... : about a second in all, for a scan or
 OLD_MARK = ".old-"
 
 
-def replace_file(source: Path, target: Path, sleep: Callable[[float], None] = time.sleep) -> None:
-    """`os.replace(source, target)`, retried while Windows reports the target (or source) in use."""
+def replace_file(source: Path, target: Path, sleep: Callable[[float], None] = time.sleep, name: str = "") -> None:
+    """`os.replace(source, target)`, retried while Windows reports the target (or source) in use; the error then
+    names `name` (default: the target's name)."""
     for attempt in range(1, RETRIES + 1):
         try:
             os.replace(source, target)
             return
         except PermissionError as exc:
             if attempt == RETRIES:
-                raise PermissionError(exc.errno, f"{Path(target).name} is in use by another program or a "
+                raise PermissionError(exc.errno, f"{name or Path(target).name} is in use by another program or a "
                                       "memory map (Windows cannot replace an open file); close it and try again",
                                       str(target)) from exc
             sleep(RETRY_WAIT_S * attempt)
@@ -52,6 +53,6 @@ def replace_folder(staging: Path, target: Path, sleep: Callable[[float], None] =
     target = Path(target)
     remove_old_generations(target)
     if target.exists():
-        replace_file(target, target.with_name(f".{target.name}{OLD_MARK}{uuid.uuid4().hex[:12]}"), sleep)
-    replace_file(Path(staging), target, sleep)
+        replace_file(target, target.with_name(f".{target.name}{OLD_MARK}{uuid.uuid4().hex[:12]}"), sleep, target.name)
+    replace_file(Path(staging), target, sleep, target.name)
     remove_old_generations(target)

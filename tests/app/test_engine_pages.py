@@ -27,10 +27,12 @@ def milvus_db(tiny_splade_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
 
     from splade_demo.models.loading import load_mlm
     from splade_demo.retrieval.engines import parse_engine_spec
+    from splade_demo.retrieval.engines.milvus import embedded_unavailable
     from splade_demo.retrieval.engines.milvus_index import index_into_milvus
     from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
-    pytest.importorskip("milvus_lite")  # no Windows wheel: only the tests over an embedded database skip
+    if (unavailable := embedded_unavailable()) is not None:  # Windows: only the tests over an embedded .db skip
+        pytest.skip(unavailable)
     folder = tmp_path_factory.mktemp("app_engine")
     corpus = write_tiny_corpus(folder / "tiny.jsonl")
     db = folder / "x.db"

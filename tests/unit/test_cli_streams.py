@@ -35,7 +35,7 @@ def test_output_to_a_cp1252_file_is_utf8(tmp_path: Path) -> None:
         written = {name: (tmp_path / f"{name}.txt").read_bytes().decode("utf-8") for name in ("out", "err")}
         assert done.returncode == code, written
         assert "UnicodeEncodeError" not in written["err"] and "Traceback" not in written["err"]
-        expected = TITLE if stream == "out" else f"error: corpus '{missing}'"
+        expected = TITLE if stream == "out" else f"error: corpus {str(missing)!r}"
         assert expected in written[stream], written
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import mmap
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,11 @@ import splade_demo.files as files
 from splade_demo.data.upload import parse_upload, prune_uploads, save_upload
 from splade_demo.files import RETRIES, old_generations, replace_file, replace_folder
 from splade_demo.models.weights import converted_folder, safetensors_folder
+
+
+WINDOWS_KEEPS_MAPPED_FOLDERS = pytest.mark.skipif(
+    sys.platform == "win32", reason="Windows refuses to rename a folder whose file is mapped: "
+    "test_a_folder_held_for_good_is_one_clear_error stands for it there")
 
 
 def flaky_replace(monkeypatch: pytest.MonkeyPatch, refusals: int) -> list[tuple[str, str]]:
@@ -67,6 +73,7 @@ def held_rmtree(monkeypatch: pytest.MonkeyPatch, held: set[Path]) -> None:
     monkeypatch.setattr(files.shutil, "rmtree", rmtree)
 
 
+@WINDOWS_KEEPS_MAPPED_FOLDERS
 @pytest.mark.parametrize("windows", [False, True], ids=["posix", "windows-held"])
 def test_a_folder_is_replaced_while_its_weights_are_mapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                            windows: bool) -> None:
@@ -75,7 +82,8 @@ def test_a_folder_is_replaced_while_its_weights_are_mapped(tmp_path: Path, monke
     (target / "weights.bin").write_bytes(b"old weights")
     staging.mkdir()
     (staging / "weights.bin").write_bytes(b"new weights")
-    with (target / "weights.bin").open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+    handle = (target / "weights.bin").open("rb")
+    with handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
         if windows:
             held_rmtree(monkeypatch, {target / "weights.bin"})
         replace_folder(staging, target)
@@ -91,6 +99,7 @@ def test_a_folder_is_replaced_while_its_weights_are_mapped(tmp_path: Path, monke
         assert not old_generations(target) and (target / "weights.bin").read_bytes() == b"newer weights"
 
 
+@WINDOWS_KEEPS_MAPPED_FOLDERS
 def test_an_incomplete_converted_copy_is_replaced_while_mapped(tiny_splade_dir: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import torch  # (heavy: only this test writes a .bin)
@@ -114,6 +123,26 @@ def test_an_incomplete_converted_copy_is_replaced_while_mapped(tiny_splade_dir: 
     converted = load_file(folder / "model.safetensors")
     assert converted.keys() <= state.keys() and all(torch.equal(converted[k], state[k]) for k in converted)
     assert (folder / "config.json").is_file() and len(old_generations(folder)) == 1
+
+
+def test_a_folder_held_for_good_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows, a file of the old folder mapped by this process: it cannot be renamed aside, so nothing moves."""
+    target, staging = tmp_path / "model", tmp_path / ".model.staging"
+    for folder, data in ((target, b"old"), (staging, b"new")):
+        folder.mkdir()
+        (folder / "weights.bin").write_bytes(data)
+    real = os.replace
+
+    def refuse_the_old_folder(source: str, destination: str) -> None:
+        if Path(source) == target:
+            raise PermissionError(5, "Access is denied")
+        real(source, destination)
+
+    monkeypatch.setattr(files.os, "replace", refuse_the_old_folder)
+    with pytest.raises(PermissionError, match="model is in use by another program or a memory map"):
+        replace_folder(staging, target, sleep=lambda _s: None)
+    assert (target / "weights.bin").read_bytes() == b"old" and (staging / "weights.bin").read_bytes() == b"new"
+    assert not old_generations(target)
 
 
 def test_an_upload_saved_meanwhile_by_another_session_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
