@@ -73,7 +73,10 @@ def convert_bin_to_safetensors(source: Path, target: Path, name: str) -> None:
         if (source / file_name).is_file():
             shutil.copyfile(source / file_name, staging / file_name)
     del model
-    replace_folder(staging, target)  # an earlier, incomplete copy goes aside (Windows: maybe still mapped)
+    try:
+        replace_folder(staging, target)  # an earlier, incomplete copy goes aside (Windows: maybe still mapped)
+    except PermissionError as exc:
+        raise ModelUnavailable(f"The safetensors copy of `{name}` could not be put in place: {exc.strerror}") from exc
 
 
 def _is_complete(folder: Path) -> bool:

@@ -13,10 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 import splade_demo.files as files
 from splade_demo.data.upload import parse_upload, prune_uploads, save_upload
 from splade_demo.files import RETRIES, old_generations, replace_file, replace_folder
+from splade_demo.models.hub_download import ModelUnavailable
 from splade_demo.models.weights import converted_folder, safetensors_folder
 
 
@@ -99,23 +102,31 @@ def test_a_folder_is_replaced_while_its_weights_are_mapped(tmp_path: Path, monke
         assert not old_generations(target) and (target / "weights.bin").read_bytes() == b"newer weights"
 
 
+def bin_model(tiny_splade_dir: Path, folder: Path) -> dict[str, torch.Tensor]:
+    """The tiny SPLADE as a `.bin`-only model folder (as naver's repos ship); returns its weights."""
+    folder.mkdir()
+    for path in tiny_splade_dir.iterdir():
+        if path.is_file() and path.name not in ("model.safetensors", "heads.pt"):
+            shutil.copyfile(path, folder / path.name)
+    state = load_file(tiny_splade_dir / "model.safetensors")
+    torch.save(state, folder / "pytorch_model.bin")
+    return state
+
+
+def incomplete_copy(source: Path, cache: Path) -> Path:
+    """A converted folder without config.json (a crash, a partial delete): converted again on the next load."""
+    stale = converted_folder(source, cache)
+    stale.mkdir(parents=True)
+    (stale / "model.safetensors").write_bytes(b"x" * 4096)
+    return stale
+
+
 @WINDOWS_KEEPS_MAPPED_FOLDERS
 def test_an_incomplete_converted_copy_is_replaced_while_mapped(tiny_splade_dir: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    import torch  # (heavy: only this test writes a .bin)
-    from safetensors.torch import load_file
-
-    source = tmp_path / "bin-model"
-    source.mkdir()
-    for path in tiny_splade_dir.iterdir():
-        if path.is_file() and path.name not in ("model.safetensors", "heads.pt"):
-            shutil.copyfile(path, source / path.name)
-    state = load_file(tiny_splade_dir / "model.safetensors")
-    torch.save(state, source / "pytorch_model.bin")
-    cache = tmp_path / "cache"
-    stale = converted_folder(source, cache)
-    stale.mkdir(parents=True)
-    (stale / "model.safetensors").write_bytes(b"x" * 4096)  # no config.json: incomplete, so converted again
+    source, cache = tmp_path / "bin-model", tmp_path / "cache"
+    state = bin_model(tiny_splade_dir, source)
+    stale = incomplete_copy(source, cache)
     with (stale / "model.safetensors").open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ):
         held_rmtree(monkeypatch, {stale / "model.safetensors"})
         folder, how = safetensors_folder(source, "org/bin-model", cache)
@@ -123,6 +134,26 @@ def test_an_incomplete_converted_copy_is_replaced_while_mapped(tiny_splade_dir: 
     converted = load_file(folder / "model.safetensors")
     assert converted.keys() <= state.keys() and all(torch.equal(converted[k], state[k]) for k in converted)
     assert (folder / "config.json").is_file() and len(old_generations(folder)) == 1
+
+
+def test_a_converted_copy_windows_will_not_move_is_one_line(tiny_splade_dir: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    source, cache = tmp_path / "bin-model", tmp_path / "cache"
+    bin_model(tiny_splade_dir, source)
+    stale = incomplete_copy(source, cache)
+    real = os.replace
+
+    def refuse_the_old_folder(old: str, new: str) -> None:
+        if Path(old) == stale:
+            raise PermissionError(5, "Access is denied")
+        real(old, new)
+
+    monkeypatch.setattr(files.os, "replace", refuse_the_old_folder)
+    monkeypatch.setattr(files, "RETRY_WAIT_S", 0.0)
+    with pytest.raises(ModelUnavailable, match=r"^The safetensors copy of `org/bin-model` could not be put in place: "
+                                                rf"{stale.name} is in use by another program") as raised:
+        safetensors_folder(source, "org/bin-model", cache)
+    assert "\n" not in str(raised.value) and (stale / "model.safetensors").read_bytes() == b"x" * 4096
 
 
 def test_a_folder_held_for_good_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -156,6 +187,7 @@ def test_an_upload_saved_meanwhile_by_another_session_is_kept(tmp_path: Path, mo
 
     monkeypatch.setattr(files.os, "replace", replace_while_held)
     monkeypatch.setattr(files, "RETRIES", 2)
+    monkeypatch.setattr(files, "RETRY_WAIT_S", 0.0)
     path = save_upload(corpus, tmp_path)
     monkeypatch.setattr(files.os, "replace", real)
     assert path.is_file() and len(path.read_text(encoding="utf-8").splitlines()) == 2
