@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,7 +25,6 @@ PYTHONS = ("3.11", "3.12", "3.13")
 MACOS = "14.0"  # torch 2.13's only macOS wheel is macosx_14_0_arm64
 PYPI = "https://pypi.org/simple"
 NO_WHEEL = re.compile(r"[Bb]ecause (?:only )?([A-Za-z0-9_.\-]+(?:[<>=!~]=?[^\s,]+)?) [^\n]*?has no (?:usable )?wheels")
-CACHE = Path(tempfile.gettempdir()) / "splade-demo-uv-cache"  # PyPI metadata, kept between runs
 
 
 def uv_command() -> list[str]:
@@ -41,7 +39,8 @@ def resolve(platform: str, python: str, requirements: Path, cache: Path) -> tupl
     env.update(UV_CACHE_DIR=str(cache), MACOSX_DEPLOYMENT_TARGET=MACOS, UV_NO_CONFIG="1")
     done = subprocess.run(
         [*uv_command(), "pip", "compile", str(requirements), "--python-platform", platform, "--python-version", python,
-         "--only-binary", ":all:", "--index-url", PYPI, "--no-header", "--quiet", "--output-file", os.devnull],
+         "--only-binary", ":all:", "--index-url", PYPI, "--no-header", "--quiet", "--output-file",
+         str(cache.parent / f"resolved-{platform}-{python}-{requirements.stem}.txt")],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     return platform, python, done.returncode, (done.stderr or done.stdout).strip()
 
@@ -66,7 +65,7 @@ def test_requirements_resolve_with_wheels_on_every_platform(tmp_path: Path) -> N
     unmarked.write_text("pymilvus==2.5.18\nmilvus-lite==2.5.1\n", encoding="utf-8")
     jobs.append(("x86_64-pc-windows-msvc", "3.11", unmarked))
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        results = list(pool.map(lambda job: resolve(*job, CACHE), jobs))
+        results = list(pool.map(lambda job: resolve(*job, tmp_path / "uv-cache"), jobs))
     *results, (_, _, code, message) = results
     assert code != 0 and culprit(message) == "milvus-lite==2.5.1", message
     failures = [f"{platform} / Python {python}: no wheel for {culprit(message)}\n{message}"

@@ -55,9 +55,9 @@ def test_cores_without_affinity_are_the_cpu_count(monkeypatch: pytest.MonkeyPatc
 def test_benchmarks_count_cores_and_load_on_every_os(bench_common, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "process_cpu_count", lambda: 5, raising=False)
     assert bench_common.usable_cores() == 5
-    monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 1.0, 0.25))
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.5, 1.0, 0.25), raising=False)
     assert bench_common.load_average() == "1.50 1.00 0.25"
-    monkeypatch.delattr(os, "getloadavg")  # Windows
+    monkeypatch.delattr(os, "getloadavg", raising=False)  # Windows
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)
     assert bench_common.load_average() == "n/a" and not bench_common.busy()
     assert "5 usable" in bench_common.machine_report()
