@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> dict[str, object] | str:
     doc_id = args.doc.strip()
     if not doc_id:
         raise UsageError("--doc is empty: give a passage id such as library/gc#1")
-    sources = Pipeline.from_settings(load_settings(), args.corpus, progress=TqdmProgress()).sources
+    # the contract: `explain` uses the memory engine (SPLADE_DEMO_ENGINE=milvus:… must not make it fail)
+    sources = Pipeline.from_settings(load_settings(), args.corpus, progress=TqdmProgress(), engine_spec="memory").sources
     try:
         passage_index(sources.corpus(), doc_id)  # before any model is loaded
     except LookupError as exc:
