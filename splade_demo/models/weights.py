@@ -13,6 +13,7 @@ import shutil
 import threading
 from pathlib import Path
 
+from splade_demo.integrity import note, verify_folder, write_checksums
 from splade_demo.models.hub_download import TOKENIZER_FILES, ModelUnavailable, folder_layout
 
 CONVERTED_SUBDIR = "converted"
@@ -42,7 +43,7 @@ def safetensors_folder(source: Path, name: str, cache_dir: Path) -> tuple[Path, 
                                "(neither model.safetensors nor pytorch_model.bin).")
     target = converted_folder(source, cache_dir)
     with _CONVERSION_LOCK:
-        if not _is_complete(target):
+        if not _is_intact(target):
             convert_bin_to_safetensors(source, target, name)
     return target, "converted from .bin"
 
@@ -71,9 +72,22 @@ def convert_bin_to_safetensors(source: Path, target: Path, name: str) -> None:
     for file_name in TOKENIZER_FILES:
         if (source / file_name).is_file():
             shutil.copyfile(source / file_name, staging / file_name)
+    write_checksums(staging)  # last: a copy without it is not complete
     del model
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
+
+
+def _is_intact(folder: Path) -> bool:
+    """A complete converted copy whose files match their checksums (safetensors has none of its own); a bad copy
+    gets one `note:` line and is converted again."""
+    if not folder.exists():
+        return False
+    problem = "is incomplete" if not _is_complete(folder) else verify_folder(folder)
+    if problem:
+        note(f"the converted weights at {folder}: {problem}; converting them again")
+        return False
+    return True
 
 
 def _is_complete(folder: Path) -> bool:

@@ -32,6 +32,7 @@ import numpy as np
 from scipy import sparse
 
 from splade_demo.data.corpus import Corpus, Passage
+from splade_demo.integrity import SEAL_FIELD, note, seal, unseal
 from splade_demo.retrieval.splade_encoder import EncodeProgress, SpladeEncoder
 
 INDEX_FORMAT = 1
@@ -240,16 +241,20 @@ def load_index(encoder: SpladeEncoder, corpus: Corpus, cache_dir: Path) -> Splad
     key = index_key(encoder, corpus)
     meta = _read_meta(path)
     if meta is None or meta.get("key") != key or not path.is_file():
+        if meta is None and _meta_path(path).is_file():
+            _note_unusable(path, "has a corrupt or half-written sidecar (.json)")
         return None
     try:
-        matrix = sparse.load_npz(path).tocsr()  # load_npz refuses pickled objects
+        matrix = sparse.load_npz(path).tocsr()  # load_npz refuses pickled objects; the zip CRC catches corruption
         n_docs = len(corpus)
         truncated = np.zeros(n_docs, dtype=bool)
         truncated[np.asarray(meta["truncated"], dtype=np.int64)] = True
         n_tokens = np.asarray(meta["n_tokens"], dtype=np.int64)
-    except (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, zipfile.BadZipFile):
+    except (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        _note_unusable(path, f"cannot be read ({type(exc).__name__})")
         return None
     if matrix.shape != (len(corpus), encoder.vocab_size) or n_tokens.shape != (len(corpus),):
+        _note_unusable(path, f"has the wrong shape {matrix.shape}")
         return None
     return SpladeIndex(
         corpus=corpus, matrix=sparse.csr_matrix(matrix, dtype=np.float32), key=key, truncated=truncated,
@@ -278,7 +283,7 @@ def save_index(index: SpladeIndex, path: Path, fingerprint: str = "") -> None:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     _atomic_write(path, lambda handle: sparse.save_npz(handle, index.matrix, compressed=True))
-    _atomic_write(_meta_path(path), lambda handle: handle.write(json.dumps(meta).encode()))
+    _atomic_write(_meta_path(path), lambda handle: handle.write(json.dumps(seal(meta)).encode()))  # self-checking
 
 
 def _atomic_write(path: Path, write: Callable) -> None:
@@ -294,11 +299,20 @@ def _atomic_write(path: Path, write: Callable) -> None:
 
 
 def _read_meta(path: Path) -> dict | None:
+    """The sidecar's fields; None when it is missing, unreadable, or does not match its own checksum. A sidecar
+    written before checksums (no `sha256` field) is read as it is."""
     try:
         meta = json.loads(_meta_path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return meta if isinstance(meta, dict) else None
+    if isinstance(meta, dict) and SEAL_FIELD not in meta:
+        return meta
+    return unseal(meta)
+
+
+def _note_unusable(path: Path, what: str) -> None:
+    """One `note:` line for a cached index that exists but cannot be used as it is; it is built again."""
+    note(f"the cached SPLADE index {path.name} {what}; building it again")
 
 
 def _replace(index: SpladeIndex, **changes: object) -> SpladeIndex:
