@@ -49,6 +49,15 @@ class TqdmProgress:
 
     def __init__(self) -> None:
         self._bar: Any = None
+        self._waiting = False
+
+    def on_wait(self, pid: int) -> None:
+        """build_lock: another process builds this index; say so once, then wait for it."""
+        if not self._waiting:
+            self._waiting = True
+            holder = f" (pid {pid})" if pid > 0 else ""
+            print(f"note: the index is being built by another process{holder}; waiting for it", file=sys.stderr,
+                  flush=True)
 
     def on_start(self, total: int, skipped: int, total_tokens: int, skipped_tokens: int) -> None:
         self._bar = progress_bar(total=total, initial=skipped, desc="encoding documents", unit="doc")

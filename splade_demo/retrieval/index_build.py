@@ -61,6 +61,7 @@ class BuildStatus:
     done_tokens: int = 0  # word pieces as encoded: the work, which the time follows
     total_tokens: int = 0
     skipped_tokens: int = 0
+    waiting_for: int = 0  # the pid of another process building this index (this one waits, then loads it)
 
     @property
     def fraction(self) -> float:
@@ -101,6 +102,7 @@ class IndexBuild:
         self._done_tokens = self._total_tokens = self._skipped_tokens = 0  # word pieces
         self._started = self._encoding_started = 0.0
         self._stop = threading.Event()
+        self._waiting_for = 0
         _BUILDS.add(self)
 
     @property
@@ -153,14 +155,21 @@ class IndexBuild:
                 skipped=self._skipped, encoding_elapsed=now - self._encoding_started if self._encoding_started else 0.0,
                 finished=self._index is not None or (self._error is not None and not running), error=self._error,
                 started=self._thread is not None, done_tokens=self._done_tokens, total_tokens=self._total_tokens,
-                skipped_tokens=self._skipped_tokens,
+                skipped_tokens=self._skipped_tokens, waiting_for=self._waiting_for,
             )
+
+    def on_wait(self, pid: int) -> None:
+        """build_lock: another process (`pid`) builds this index; we wait for it (and stop waiting at exit)."""
+        with self._lock:
+            self._waiting_for = pid or -1
+        self._stop_point()
 
     def on_start(self, total: int, skipped: int, total_tokens: int, skipped_tokens: int) -> None:
         """EncodeProgress: encoding starts now (tokenising is over); skipped documents (blank, or in saved batches)
         count as done."""
         with self._lock:
             self._encoding_started = time.perf_counter()
+            self._waiting_for = 0
             self._skipped, self._done, self._total = skipped, skipped, total
             self._done_tokens = self._skipped_tokens = skipped_tokens
             self._total_tokens = total_tokens

@@ -33,6 +33,7 @@ from scipy import sparse
 
 from splade_demo.data.corpus import Corpus, Passage
 from splade_demo.integrity import SEAL_FIELD, note, seal, unseal
+from splade_demo.retrieval.build_lock import build_lock
 from splade_demo.retrieval.splade_encoder import EncodeProgress, SpladeEncoder
 
 INDEX_FORMAT = 1
@@ -211,13 +212,17 @@ def load_or_build_index(
     cached = load_index(encoder, corpus, cache_dir)
     if cached is not None:
         return cached
-    saved = SavedBatches(parts_folder(path), encoder.vocab_size)
-    index = build_index(encoder, corpus, progress, batch_size, saved)
-    try:
-        save_index(index, path, encoder.fingerprint)
-    except OSError as exc:
-        return _replace(index, save_error=plain_error(exc))
-    saved.remove()
+    with build_lock(path, getattr(progress, "on_wait", None)) as waited:  # one builder per cache (build_lock.py)
+        cached = load_index(encoder, corpus, cache_dir) if waited else None
+        if cached is not None:
+            return cached
+        saved = SavedBatches(parts_folder(path), encoder.vocab_size)
+        index = build_index(encoder, corpus, progress, batch_size, saved)
+        try:
+            save_index(index, path, encoder.fingerprint)
+        except OSError as exc:
+            return _replace(index, save_error=plain_error(exc))
+        saved.remove()
     return _replace(index, path=path)
 
 

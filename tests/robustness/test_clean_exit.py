@@ -24,7 +24,7 @@ from scipy import sparse
 
 from tests.conftest import REPO_ROOT
 
-PASSAGES = 400
+PASSAGES = 160
 EXIT_BOUND_S = 10
 BATCH_BOUND_S = 300
 BAD_LINES = ("terminate called", "Traceback", "Aborted", "core dumped", "Fatal Python error")
