@@ -11,6 +11,7 @@ time), so a warm start hashes each artefact once: about 0.2 s for a BERT-base's 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -110,6 +111,39 @@ def write_json_atomically(path: Path, record: Mapping[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+DISK_FULL_WORDS = ("no space left on device", "file too large", "disk quota exceeded", "storagefull", "filetoolarge")
+
+
+def disk_full(exc: BaseException | None) -> BaseException | None:
+    """The `no space` / `file too large` / `quota` failure behind `exc` (its causes included), or None. A writer
+    that is not Python's own (safetensors' Rust writer) reports it in its message only."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return exc
+        if any(word in str(exc).lower() for word in DISK_FULL_WORDS):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
+def human_bytes(size: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1000
+    return f"{size:,.1f} GB"
+
+
+def no_space_line(folder: Path, needed_bytes: int, what: str) -> str:
+    """One line for a write that ran out of space: the folder, about how much it needs, what to do."""
+    return (f"not enough space to write {what} in {folder}: about {human_bytes(max(1, needed_bytes))} is needed; "
+            "free some space there (or point SPLADE_DEMO_CACHE at a larger disk) and run it again")
 
 
 def note(message: str) -> None:

@@ -13,7 +13,7 @@ import shutil
 import threading
 from pathlib import Path
 
-from splade_demo.integrity import note, verify_folder, write_checksums
+from splade_demo.integrity import disk_full, no_space_line, note, verify_folder, write_checksums
 from splade_demo.models.hub_download import TOKENIZER_FILES, ModelUnavailable, folder_layout
 
 CONVERTED_SUBDIR = "converted"
@@ -44,7 +44,7 @@ def safetensors_folder(source: Path, name: str, cache_dir: Path) -> tuple[Path, 
     target = converted_folder(source, cache_dir)
     with _CONVERSION_LOCK:
         if not _is_intact(target):
-            convert_bin_to_safetensors(source, target, name)
+            _convert_with_space_check(source, target, name)
     return target, "converted from .bin"
 
 
@@ -76,6 +76,18 @@ def convert_bin_to_safetensors(source: Path, target: Path, name: str) -> None:
     del model
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
+
+
+def _convert_with_space_check(source: Path, target: Path, name: str) -> None:
+    """`convert_bin_to_safetensors`; out of space: one line naming the folder and about what it needs (the `.bin`
+    size). The staging folder is never taken for a converted copy (no checksums.json, and it is not `target`)."""
+    try:
+        convert_bin_to_safetensors(source, target, name)
+    except Exception as exc:  # noqa: BLE001 - safetensors' writer raises its own error type for a full disk
+        if disk_full(exc) is None:
+            raise
+        needed = sum(p.stat().st_size for p in source.glob("pytorch_model*.bin"))
+        raise ModelUnavailable(no_space_line(target.parent, needed, f"the safetensors copy of `{name}`")) from None
 
 
 def _is_intact(folder: Path) -> bool:

@@ -32,7 +32,7 @@ import numpy as np
 from scipy import sparse
 
 from splade_demo.data.corpus import Corpus, Passage
-from splade_demo.integrity import SEAL_FIELD, note, seal, unseal
+from splade_demo.integrity import SEAL_FIELD, disk_full, no_space_line, note, seal, unseal
 from splade_demo.retrieval.build_lock import build_lock
 from splade_demo.retrieval.splade_encoder import EncodeProgress, SpladeEncoder
 
@@ -221,7 +221,7 @@ def load_or_build_index(
         try:
             save_index(index, path, encoder.fingerprint)
         except OSError as exc:
-            return _replace(index, save_error=plain_error(exc))
+            return _replace(index, save_error=_save_failure(exc, path, index))
         saved.remove()
     return _replace(index, path=path)
 
@@ -313,6 +313,18 @@ def _read_meta(path: Path) -> dict | None:
     if isinstance(meta, dict) and SEAL_FIELD not in meta:
         return meta
     return unseal(meta)
+
+
+def _save_failure(exc: OSError, path: Path, index: SpladeIndex) -> str:
+    """Why the index was kept in memory only; out of space (or over a file-size limit): one `note:` line naming
+    the folder and about how much it needs (the vectors uncompressed, an upper bound), nothing half-written."""
+    if disk_full(exc) is None:
+        return plain_error(exc)
+    matrix = index.matrix
+    needed = matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes + 8 * len(index)
+    line = no_space_line(path.parent, needed, "the SPLADE index")
+    note(line + " (the index is kept in memory until then)")
+    return line
 
 
 def _note_unusable(path: Path, what: str) -> None:
