@@ -36,7 +36,7 @@ def build_lock(index_path: Path, on_wait: Callable[[int], None] | None = None) -
     waited = False
     while (owned := _try_acquire(path)) is False:
         holder = _holder(path)
-        if holder is not None and _is_stale(holder):
+        if holder is not None and _is_stale(holder, path):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             continue
@@ -81,11 +81,16 @@ def _holder(path: Path) -> dict | None:
     return record if isinstance(record, dict) and isinstance(record.get("pid"), int) else None
 
 
-def _is_stale(holder: dict) -> bool:
+def _is_stale(holder: dict, path: Path) -> bool:
+    with _HELD_LOCK:
+        if str(path) in _HELD:
+            return False  # another thread of this process builds it
     if holder.get("host") != socket.gethostname():
         return False  # another machine's process: its pid means nothing here
     pid = int(holder["pid"])
-    return pid != os.getpid() and not pid_alive(pid)
+    if pid == os.getpid():  # not held by this process (`_HELD` says so): left by an earlier one with our pid
+        return True         # (a container restarts its server with the same pid)
+    return not pid_alive(pid)
 
 
 def pid_alive(pid: int) -> bool:

@@ -80,6 +80,40 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(encoder: SpladeEncoder, ti
     assert not lock_path(path).exists()
 
 
+def test_a_lock_left_with_our_own_pid_is_stale_but_our_threads_lock_is_not(tmp_path: Path) -> None:
+    """A container restarts its server with the same pid: a lock with our pid that no thread of ours holds is stale;
+    one another thread of ours holds is waited for."""
+    import os
+    import socket
+    import threading
+
+    index = tmp_path / "y.npz"
+    lock_path(index).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    with build_lock(index) as waited:
+        assert not waited  # taken over at once
+        heard: list[int] = []
+
+        def second() -> None:
+            class Stop(Exception):
+                pass
+
+            def on_wait(pid: int) -> None:
+                heard.append(pid)
+                raise Stop
+
+            try:
+                with build_lock(index, on_wait):
+                    heard.append(-1)
+            except Stop:
+                pass
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(60)
+        assert heard == [os.getpid()] and lock_path(index).exists()
+    assert not lock_path(index).exists()
+
+
 def test_a_live_holder_is_waited_for_and_named(tmp_path: Path) -> None:
     """A lock held by a running process: `on_wait` hears its pid (and can stop the wait by raising)."""
     holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
