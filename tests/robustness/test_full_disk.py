@@ -91,6 +91,26 @@ def test_a_conversion_on_a_full_disk_says_where_and_how_much(env: dict[str, str]
     assert json.loads(again.stdout)["nnz"] > 0
 
 
+def test_a_download_on_a_full_disk_says_where_and_how_much(tiny_splade_dir: Path, tmp_path: Path) -> None:
+    """`prefetch` from the localhost hub (tests/hub_server.py) with the file-size limit below the weights' size."""
+    from tests.hub_server import LocalHub
+
+    with LocalHub() as hub:
+        hub.add_folder("org/tiny-splade", tiny_splade_dir)
+        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0",
+               "SPLADE_DEMO_CACHE": str(tmp_path / "cache"), "SPLADE_DEMO_SPLADE_MODEL": "org/tiny-splade",
+               "SPLADE_DEMO_MLM_MODEL": "org/tiny-splade", "PYTHONDONTWRITEBYTECODE": "1"}
+        for variable in ("HF_HUB_CACHE", "HF_TOKEN", "TRANSFORMERS_OFFLINE"):
+            env.pop(variable, None)
+        full = cli(env, "prefetch", limit=1 << 20)
+        assert full.returncode == 2, full.stderr[-2000:]
+        [line] = space_lines(full.stderr)
+        assert "the download of `org/tiny-splade`" in line and str(tmp_path / "hf") in line and " MB is needed" in line
+        assert "Traceback" not in full.stderr
+        again = cli(env, "prefetch", "--json")
+        assert again.returncode == 0, again.stderr[-2000:]
+
+
 def test_a_download_on_a_full_disk_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The download path's answer to EFBIG from its writer: one line with the folder and the size, no retry."""
     import errno
