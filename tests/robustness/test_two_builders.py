@@ -9,7 +9,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
+import threading
 import sys
 from pathlib import Path
 
@@ -62,7 +65,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(encoder: SpladeEncoder, ti
     dead.wait()
     assert not pid_alive(dead.pid)
     path.parent.mkdir(parents=True)
-    lock_path(path).write_text(json.dumps({"pid": dead.pid, "host": __import__("socket").gethostname()}))
+    lock_path(path).write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname()}))
     waits: list[int] = []
 
     class Recorder:
@@ -83,10 +86,6 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(encoder: SpladeEncoder, ti
 def test_a_lock_left_with_our_own_pid_is_stale_but_our_threads_lock_is_not(tmp_path: Path) -> None:
     """A container restarts its server with the same pid: a lock with our pid that no thread of ours holds is stale;
     one another thread of ours holds is waited for."""
-    import os
-    import socket
-    import threading
-
     index = tmp_path / "y.npz"
     lock_path(index).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
     with build_lock(index) as waited:
@@ -119,7 +118,7 @@ def test_a_live_holder_is_waited_for_and_named(tmp_path: Path) -> None:
     holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
     try:
         index = tmp_path / "x.npz"
-        lock_path(index).write_text(json.dumps({"pid": holder.pid, "host": __import__("socket").gethostname()}))
+        lock_path(index).write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
 
         class Stop(Exception):
             pass
