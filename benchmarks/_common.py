@@ -22,14 +22,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from splade_demo.config import cpu_flags  # noqa: E402 - after sys.path: the library's own reading of the flags
+from splade_demo.compute import cpu_capabilities, precision_choice  # noqa: E402 - after sys.path: torch's reading
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.stdout.reconfigure(line_buffering=True)  # progress shows up when piped to a file
 
 BENCH_DIR = Path(os.environ.get("SPLADE_BENCH_DIR", Path(tempfile.gettempdir()) / "splade_demo_bench"))
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile", "avx_vnni")
+CPU_FLAGS = ("avx2", "avx512_f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile", "avx_vnni")  # torch.cpu.get_capabilities()
 
 
 def tiny_splade_dir() -> Path:
@@ -141,13 +141,15 @@ def load_average() -> str:
 
 def machine_report() -> str:
     """One paragraph: cores, CPU model and SIMD flags, memory, torch and thread settings, load."""
-    flags = cpu_flags()
-    present = [f for f in CPU_FLAGS if f in flags]
-    absent = [f for f in CPU_FLAGS if f not in flags]
+    caps = cpu_capabilities()
+    present = [f for f in CPU_FLAGS if caps.get(f)]
+    absent = [f for f in CPU_FLAGS if not caps.get(f)]
+    choice = precision_choice()
     lines = [
         f"machine: {cpu_model()}, {os.cpu_count()} cores (affinity {len(os.sched_getaffinity(0))}), "
         f"{_mem_total_gb():.1f} GB RAM, Python {platform.python_version()}",
-        f"cpu flags: has {', '.join(present) or 'none'}; lacks {', '.join(absent) or 'none'}",
+        f"cpu flags (torch.cpu.get_capabilities): has {', '.join(present) or 'none'}; lacks {', '.join(absent) or 'none'}",
+        f"default precision: {choice.precision} ({choice.reason})",
         f"load average (1/5/15 min): {load_average()}",
     ]
     if busy():

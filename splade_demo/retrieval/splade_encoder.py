@@ -316,10 +316,9 @@ class SpladeEncoder:
                 with admit("batch"), self.loaded.lock, torch.inference_mode():  # yields to queries between batches
                     encoded = self.loaded.tokenizer([texts[i] for i in indices], truncation=True,
                                                     max_length=self.max_length, padding=True, return_tensors="pt")
-                    logits = self._logits(encoded)
-                vectors = splade_max_pool_per_text(logits, encoded["attention_mask"])
+                    logits = self._batch_logits(encoded)
+                block = self._pool_block(logits, encoded["attention_mask"])
                 del logits
-                block = sparse.csr_matrix(vectors.numpy().astype(np.float32, copy=False))
                 encoded_tokens += int(effective[indices].sum())
                 if store is not None:
                     store.save(number, block)
@@ -344,5 +343,15 @@ class SpladeEncoder:
 
     # -- model calls -------------------------------------------------------------------------
     def _logits(self, batch: Any) -> torch.Tensor:
-        """(batch, seq, vocab) logits in the model's own dtype (bf16 for the bf16 copy)."""
+        """(batch, seq, vocab) logits in the model's own dtype (bf16 for the bf16 copy), on the CPU."""
         return self._model(**batch).logits
+
+    def _batch_logits(self, batch: Any) -> torch.Tensor:
+        """A document batch's logits, wherever the model runs (an accelerator encoder keeps them there)."""
+        return self._logits(batch)
+
+    def _pool_block(self, logits: torch.Tensor, attention_mask: torch.Tensor) -> sparse.csr_matrix:
+        """A batch's (batch, vocab) SPLADE rows as float32 CSR (`splade_max_pool_per_text`, on the CPU)."""
+        with torch.inference_mode():
+            vectors = splade_max_pool_per_text(logits, attention_mask)
+        return sparse.csr_matrix(vectors.numpy().astype(np.float32, copy=False))

@@ -31,7 +31,9 @@ from typing import Callable
 import numpy as np
 from scipy import sparse
 
+from splade_demo.config import index_pack_source
 from splade_demo.data.corpus import Corpus, Passage
+from splade_demo.retrieval.index_pack import PackRejected, expected_manifest, find_pack_files, read_pack, write_pack
 from splade_demo.retrieval.splade_encoder import EncodeProgress, SpladeEncoder
 
 INDEX_FORMAT = 1
@@ -97,6 +99,16 @@ class SpladeIndex:
     save_error: str | None = None  # why the vectors could not be written (kept in memory only)
     resumed: int = 0  # passages taken from the saved batches of an interrupted build
     encoded_tokens: int = 0  # word pieces encoded by this build (truncation applied)
+    origin: str = "built"  # where the vectors came from: "pack" | "cache" | "built"
+    values: str = "float32"  # the stored values' type (a pack may hold float16)
+    pack_note: str | None = None  # why no pack was used (one line), when a pack was there but did not fit
+
+    @property
+    def origin_caption(self) -> str:
+        """Where the document vectors came from, in a few words (page 4, `index --json`)."""
+        where = {"pack": "a prebuilt index pack", "cache": "this machine's cache", "built": "a build on this machine"}
+        stored = f", stored as {self.values}" if self.values != "float32" else ""
+        return f"documents from {where.get(self.origin, self.origin)}, encoded at {self.precision}{stored}"
 
     def __len__(self) -> int:
         return self.matrix.shape[0]
@@ -210,14 +222,54 @@ def load_or_build_index(
     cached = load_index(encoder, corpus, cache_dir)
     if cached is not None:
         return cached
+    packed, pack_note = load_pack_index(encoder, corpus, cache_dir)
+    if packed is not None:
+        return packed
     saved = SavedBatches(parts_folder(path), encoder.vocab_size)
     index = build_index(encoder, corpus, progress, batch_size, saved)
+    index = _replace(index, pack_note=pack_note)
     try:
         save_index(index, path, encoder.fingerprint)
     except OSError as exc:
         return _replace(index, save_error=plain_error(exc))
     saved.remove()
     return _replace(index, path=path)
+
+
+def load_pack_index(encoder: SpladeEncoder, corpus: Corpus, cache_dir: Path,
+                    source: str | None = None) -> tuple[SpladeIndex | None, str | None]:
+    """The index from the first matching pack of `source` (default SPLADE_DEMO_INDEX_PACK, else corpus/packs/),
+    or (None, the reason in one line) when packs were there but none fits; (None, None) without packs. Never raises."""
+    notes: list[str] = []
+    start = time.perf_counter()
+    try:
+        files = find_pack_files(source or index_pack_source())
+        expected = expected_manifest(encoder, corpus, cache_dir, DOCUMENT_TEXT) if files else {}
+    except (PackRejected, OSError, ValueError) as exc:
+        return None, str(exc) if isinstance(exc, PackRejected) else f"index pack: {plain_error(exc)}"
+    for file in files:
+        try:
+            pack = read_pack(file, expected)
+        except PackRejected as exc:
+            notes.append(str(exc))
+            continue
+        if pack.matrix.shape != (len(corpus), encoder.vocab_size):
+            notes.append(f"pack {file.name} not used: it holds {pack.matrix.shape[0]} passages, the corpus {len(corpus)}")
+            continue
+        return SpladeIndex(
+            corpus=corpus, matrix=pack.matrix, key=index_key(encoder, corpus), truncated=pack.truncated,
+            n_tokens=pack.n_tokens, max_length=encoder.max_length, precision=pack.precision, model_name=encoder.name,
+            path=file, build_seconds=time.perf_counter() - start, origin="pack", values=pack.value_type,
+        ), None
+    return None, (notes[0] + (f" (and {len(notes) - 1} other pack(s))" if len(notes) > 1 else "")) if notes else None
+
+
+def write_index_pack(index: SpladeIndex, encoder: SpladeEncoder, path: Path, cache_dir: Path,
+                     values: str = "float16") -> Path:
+    """Write `index` (built by `encoder`) as an index pack at `path` (`index_pack.write_pack`)."""
+    manifest = {**expected_manifest(encoder, index.corpus, cache_dir, DOCUMENT_TEXT),
+                "precision": index.precision, "build_seconds": index.build_seconds}
+    return write_pack(path, index.matrix, index.n_tokens, index.truncated, manifest, values)
 
 
 def plain_error(exc: BaseException) -> str:
@@ -254,7 +306,7 @@ def load_index(encoder: SpladeEncoder, corpus: Corpus, cache_dir: Path) -> Splad
     return SpladeIndex(
         corpus=corpus, matrix=sparse.csr_matrix(matrix, dtype=np.float32), key=key, truncated=truncated,
         n_tokens=n_tokens, max_length=int(meta["max_length"]), precision=str(meta["precision"]),
-        model_name=encoder.name, path=path, from_cache=True,
+        model_name=encoder.name, path=path, from_cache=True, origin="cache",
     )
 
 
