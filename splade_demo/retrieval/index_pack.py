@@ -220,6 +220,7 @@ def fetch_hub_pack(source: str) -> Path:
     from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, RepositoryNotFoundError
 
     from splade_demo.models.hub_download import REQUEST_TIMEOUT_S, hub_endpoint
+    from splade_demo.models.loading import hub_offline, hub_reachable
 
     parts = source[len(HF_PREFIX):].strip("/").split("/")
     if parts and parts[0] == "datasets":
@@ -231,6 +232,10 @@ def fetch_hub_pack(source: str) -> Path:
         return Path(hf_hub_download(repo, filename, repo_type="dataset", local_files_only=True))
     except Exception:  # noqa: BLE001 - not cached: go to the hub below
         pass
+    if hub_offline():
+        raise PackRejected(f"index pack {source} is not cached and HF_HUB_OFFLINE is set")
+    if not hub_reachable():
+        raise PackRejected(f"index pack {source} is not cached and the hub ({hub_endpoint()}) is unreachable")
     for attempt in range(2):
         try:
             return Path(hf_hub_download(repo, filename, repo_type="dataset", endpoint=hub_endpoint(),
