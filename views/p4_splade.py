@@ -126,6 +126,7 @@ with stop_on(CorpusError, message=lambda exc: f"The corpus could not be loaded: 
 if index is not None:
     if index.save_error:
         st.caption(f"The vectors could not be saved to the cache folder ({index.save_error}); they are kept in memory only.")
+    st.caption(index.origin_caption.capitalize() + (f" ({index.pack_note})" if index.pack_note else "") + ".")
     hits = splade_vector_hits(index, encoding.vector, RESULTS)
 if not hits:
     st.info("No passage shares a term with this query's SPLADE vector.")

@@ -65,7 +65,8 @@ class BatchStore(Protocol):
     """Finished batches kept between runs, so that an interrupted encoding resumes (`splade_index.SavedBatches`).
 
     `begin(plan)` names the batch plan (documents per batch, in order); `load(number, rows)` gives back a saved
-    batch of that plan with `rows` rows, or None; `save(number, block)` keeps one (it must not raise)."""
+    batch of that plan with `rows` rows, or None; `save(number, block)` keeps one (it must not raise). A store with
+    a `flush()` method hears it when the encoding stops, finished or not (it may write saved batches lazily)."""
 
     def begin(self, plan: str) -> None: ...
 
@@ -309,7 +310,34 @@ class SpladeEncoder:
         if progress is not None:
             progress.on_start(total, blank + resumed, int(effective[encodable].sum()), resumed_tokens)
         blocks: list[sparse.csr_matrix] = []
-        done, encoded_tokens = blank + resumed, 0
+        try:
+            self._encode_batches(texts, batches, saved, effective, store, progress, blocks, blank + resumed,
+                                 resumed_tokens)
+        finally:  # finished or stopped: the store keeps what was done
+            flush = getattr(store, "flush", None)
+            if flush is not None:
+                flush()
+        encoded_tokens = sum(int(effective[batch].sum()) for batch, block in zip(batches, saved) if block is None)
+        if blocks:
+            stacked = sparse.vstack(blocks, format="csr", dtype=np.float32)
+            rows = np.full(total, -1, dtype=np.int64)
+            rows[order] = np.arange(len(order))
+            # Blank documents point at an extra all-zero row.
+            padded = sparse.vstack([stacked, sparse.csr_matrix((1, self.vocab_size), dtype=np.float32)], format="csr")
+            rows[rows < 0] = len(order)
+            matrix = padded[rows]
+        else:
+            matrix = sparse.csr_matrix((total, self.vocab_size), dtype=np.float32)
+        matrix = sparse.csr_matrix(matrix, dtype=np.float32)
+        matrix.sort_indices()
+        return DocumentVectors(matrix=matrix, truncated=truncated, n_tokens=lengths, resumed=resumed,
+                               encoded_tokens=encoded_tokens)
+
+    def _encode_batches(self, texts: list[str], batches: list[list[int]], saved: list[sparse.csr_matrix | None],
+                        effective: np.ndarray, store: BatchStore | None, progress: EncodeProgress | None,
+                        blocks: list[sparse.csr_matrix], done: int, resumed_tokens: int) -> None:
+        """Encode the batches not in `saved`, appending every batch's block to `blocks` in plan order."""
+        encoded_tokens = 0
         for number, indices in enumerate(batches):
             block = saved[number]
             if block is None:
@@ -326,20 +354,6 @@ class SpladeEncoder:
                 if progress is not None:
                     progress.on_batch(done, resumed_tokens + encoded_tokens)
             blocks.append(block)
-        if blocks:
-            stacked = sparse.vstack(blocks, format="csr", dtype=np.float32)
-            rows = np.full(total, -1, dtype=np.int64)
-            rows[order] = np.arange(len(order))
-            # Blank documents point at an extra all-zero row.
-            padded = sparse.vstack([stacked, sparse.csr_matrix((1, self.vocab_size), dtype=np.float32)], format="csr")
-            rows[rows < 0] = len(order)
-            matrix = padded[rows]
-        else:
-            matrix = sparse.csr_matrix((total, self.vocab_size), dtype=np.float32)
-        matrix = sparse.csr_matrix(matrix, dtype=np.float32)
-        matrix.sort_indices()
-        return DocumentVectors(matrix=matrix, truncated=truncated, n_tokens=lengths, resumed=resumed,
-                               encoded_tokens=encoded_tokens)
 
     # -- model calls -------------------------------------------------------------------------
     def _logits(self, batch: Any) -> torch.Tensor:
