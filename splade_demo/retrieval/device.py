@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from scipy import sparse
 
 from splade_demo.compute import DEVICES, Device, resolve_device
-from splade_demo.models.loading import LoadedMLM
+from splade_demo.models.loading import LoadedMLM, load_mlm
 from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
 __all__ = ["DEVICES", "Device", "check_device", "device_max_pool", "pooled_rows_to_csr", "make_encoder"]
@@ -111,3 +111,17 @@ def make_encoder(loaded: LoadedMLM, precision: str, device: str | None = "cpu") 
     if chosen == "cpu":
         return SpladeEncoder(loaded, precision=precision, owns_model=True)  # type: ignore[arg-type]
     return DeviceSpladeEncoder(loaded, chosen, owns_model=True)
+
+
+def build_encoder_loader(model_name: str, precision: str, cpu_loader: Callable[[], SpladeEncoder]
+                         ) -> Callable[[], SpladeEncoder]:
+    """What the app's background build loads: the shared CPU encoder (`cpu_loader`), or, when SPLADE_DEMO_DEVICE
+    (default auto) picks an accelerator, an encoder of its own on that device (queries stay on the CPU one).
+    A bad SPLADE_DEMO_DEVICE value falls back to the CPU (the CLI reports it as an error)."""
+    try:
+        device = resolve_device(None).device
+    except ValueError:
+        device = "cpu"
+    if device == "cpu":
+        return cpu_loader
+    return lambda: make_encoder(load_mlm(model_name), precision, device)

@@ -122,3 +122,20 @@ def test_bf16_on_the_device_path_keeps_the_top_terms(tiny_splade_dir: Path, enco
     for g, w in zip(got, want):
         assert g @ w / (np.linalg.norm(g) * np.linalg.norm(w)) > 0.999
         assert len(set(np.argsort(-g)[:10]) & set(np.argsort(-w)[:10])) >= 8
+
+
+def test_the_apps_background_build_follows_the_device_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    from splade_demo.retrieval.device import build_encoder_loader
+
+    def shared() -> SpladeEncoder:
+        raise AssertionError("not called here")
+
+    monkeypatch.delenv("SPLADE_DEMO_DEVICE", raising=False)
+    see(monkeypatch, cuda=False, mps=False)
+    assert build_encoder_loader("model", "int8", shared) is shared  # the CPU: the pages' own encoder
+    see(monkeypatch, cuda=False, mps=True)
+    assert build_encoder_loader("model", "int8", shared) is not shared  # an encoder of its own on MPS
+    monkeypatch.setenv("SPLADE_DEMO_DEVICE", "cpu")
+    assert build_encoder_loader("model", "int8", shared) is shared
+    monkeypatch.setenv("SPLADE_DEMO_DEVICE", "nonsense")
+    assert build_encoder_loader("model", "int8", shared) is shared
