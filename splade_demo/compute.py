@@ -120,6 +120,7 @@ def resolve_device(requested: str | None = None) -> DeviceChoice:
     if name != "cpu" and name not in found:
         import torch  # lazy: heavy
 
-        raise ValueError(f"--device {name}: this torch ({torch.__version__}) sees no {name.upper()} device; "
+        what = "CUDA GPU" if name == "cuda" else "MPS device (Apple Silicon GPU)"
+        raise ValueError(f"--device {name}: this torch ({torch.__version__}) sees no {what}; "
                          "use --device cpu or --device auto")
     return DeviceChoice(name, f"{name}, as asked")  # type: ignore[arg-type]
