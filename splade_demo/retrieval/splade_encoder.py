@@ -40,10 +40,12 @@ DEFAULT_DOC_MAX_LENGTH = 256  # the length SPLADE models are trained with
 MAX_LENGTH_CAP = 512  # BERT's position embeddings
 QUERY_MAX_LENGTH = 512  # queries are short; only a pathological one is truncated
 # Padded tokens per document batch, by precision: bounds the (batch, seq, vocab) logits (512 x 30,522 fp32 = 62 MB).
-# Measured at BERT-base size on demo passages (README "Performance"): int8 encodes as fast at 512 as at 1024
-# or 2048, and its peak memory during a build is about 70 MB lower at 512; bf16 on AMX is 1.35x faster at 2048 than
-# at 1024 (its matrix tiles want long inputs) and its logits take half the bytes (2048 x 30,522 bf16 = 125 MB).
-MAX_BATCH_TOKENS: dict[str, int] = {"fp32": 512, "int8": 512, "bf16": 2048}
+# Measured at BERT-base size on demo passages (README "Performance", benchmarks/bench_demo_size.py --variants):
+# bf16 on AMX is 1.35x faster at 2048 than at 1024 (its matrix tiles want long inputs; 2048 x 30,522 bf16 = 125 MB).
+# int8 on an AMD EPYC Zen 5 (AVX512-VNNI, 2 cores, one run): 1.53x faster at 1024 and 2.2x at 2048 than at 512, no
+# gain at 4096; its logits are fp32, so a build's peak grows by about 190 MB at 2048 (an earlier measurement on
+# another CPU saw no gain above 512). oneDNN's int8 engine was no faster than the default x86 engine there.
+MAX_BATCH_TOKENS: dict[str, int] = {"fp32": 512, "int8": 2048, "bf16": 2048}
 
 
 class EncodeProgress(Protocol):
