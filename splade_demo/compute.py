@@ -9,8 +9,8 @@ The CPU precision rule (queries always, documents when they are encoded on the C
 - x86 with AMX (`amx_bf16`, Intel Xeon 4th generation and later): bf16. Measured on a 2-core Sapphire Rapids:
   BERT-base documents 3.7x faster than fp32 and 2x faster than int8; top-10 pages agree with fp32's on 0.99 of the
   labelled queries (benchmarks/bench_encode.py, README "Performance").
-- x86 with native AVX-512 bf16 but no AMX (AMD Zen 4/5, Intel Cooper Lake): `AVX512_BF16_RULE` below, set by what
-  measured faster on an AMD EPYC Zen 5 (2 cores): see its comment.
+- x86 with native AVX-512 bf16 but no AMX (AMD Zen 4/5, Intel Cooper Lake): `AVX512_BF16_RULE` below (int8), set
+  by what measured faster on an AMD EPYC Zen 5 (2 cores): see its comment.
 - other x86 with AVX2 or VNNI: int8 (dynamic quantisation, fbgemm/x86 kernels): 1.7-1.8x fp32's document rate, a
   query in 20 ms instead of 102 ms, top-10 agreement 0.95-0.96 (measured on a 2-core Zen 3).
 - macOS on Apple Silicon: fp32. torch's macOS wheel has no fbgemm and no oneDNN: int8 runs on QNNPACK's plain NEON
@@ -32,13 +32,11 @@ Device = Literal["cpu", "cuda", "mps"]
 DEVICES: tuple[str, ...] = get_args(Device)
 DEVICE_CHOICES: tuple[str, ...] = ("auto", *DEVICES)
 
-# On x86 with AVX512_BF16 and no AMX, measured on an AMD EPYC (Zen 5, 2 cores, AVX512-VNNI/BF16), BERT-base on demo
-# passages, benchmarks/bench_demo_size.py --variants (interleaved rounds; the machine was shared, so ratios only):
-# bf16 at 2048 padded tokens ran 1.83x the previous default (int8 at 512 tokens), int8 at 2048 tokens 2.2x; in a
-# second run bf16 and int8 at 2048 tokens were equal (426 vs 428 word pieces/s). Within the noise, bf16 wins on
-# what it keeps: top-10 pages agree with fp32's on 0.99 of the labelled queries (int8: 0.96), and its logits take
-# half the memory.
-AVX512_BF16_RULE: str = "bf16"
+# On x86 with AVX512_BF16 and no AMX, measured on an AMD EPYC (Zen 5, 2 cores, AVX512-VNNI/BF16), BERT-base on 16 demo
+# passages, benchmarks/bench_demo_size.py (interleaved rounds, one run, load average 4 on the shared machine):
+# int8 at 2048 padded tokens 623 word pieces/s, bf16 at 2048 tokens 431, int8 at 512 tokens (the path before) 465.
+# int8 is faster there, and its top-10 pages still agree with fp32's on 0.96 of the labelled queries (bf16: 0.99).
+AVX512_BF16_RULE: str = "int8"
 
 
 @dataclass(frozen=True)
@@ -74,8 +72,8 @@ def precision_choice() -> PrecisionChoice:
     if caps.get("amx_bf16"):
         return PrecisionChoice("bf16", "the CPU has AMX (bf16 matrix tiles)")
     if caps.get("avx512_bf16"):
-        return PrecisionChoice(AVX512_BF16_RULE, "the CPU has native AVX-512 bf16 without AMX: bf16 measured as "
-                                                 "fast as int8 there (Zen 5) and keeps rankings closer to fp32")
+        return PrecisionChoice(AVX512_BF16_RULE, "the CPU has AVX-512 bf16 and VNNI without AMX: int8 measured "
+                                                 "1.45x bf16 there (Zen 5)")
     if caps.get("avx512_vnni") or caps.get("avx_vnni") or caps.get("avx2"):
         return PrecisionChoice("int8", "x86 with AVX2/VNNI: int8 kernels (fbgemm)")
     return PrecisionChoice("fp32", "no fast int8 or bf16 kernels known for this CPU: fp32 (exact)")
