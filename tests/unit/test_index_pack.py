@@ -193,3 +193,22 @@ def test_a_pack_from_the_hub(pack: Path, encoder: SpladeEncoder, tiny_corpus_pat
         assert missing is None and note is not None and "has no file other.safetensors" in note
         nobody, note = load_pack_index(encoder, corpus, tmp_path, "hf://datasets/nobody/nothing/x.safetensors")
         assert nobody is None and note is not None and "no dataset nobody/nothing" in note
+
+
+def test_the_weights_hash_is_the_hubs_etag_and_cached_for_a_local_folder(tmp_path: Path, model_copy: Path) -> None:
+    """A hub cache blob is named by its sha256 (the LFS ETag): read from the name. A local file is hashed once and
+    the result kept by path, size and file time."""
+    import hashlib
+
+    from splade_demo.models.identity import HASH_CACHE_FILE, file_sha256, weights_sha256
+
+    weights = model_copy / "model.safetensors"
+    truth = hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert weights_sha256(model_copy, tmp_path) == truth
+    assert truth in (tmp_path / HASH_CACHE_FILE).read_text(encoding="utf-8")
+    blob = tmp_path / "blobs" / truth
+    blob.parent.mkdir()
+    blob.write_bytes(b"not read: the name is the hash")
+    link = tmp_path / "snapshot.safetensors"
+    link.symlink_to(blob)
+    assert file_sha256(link) == truth
