@@ -42,10 +42,10 @@ QUERY_MAX_LENGTH = 512  # queries are short; only a pathological one is truncate
 # Padded tokens per document batch, by precision: bounds the (batch, seq, vocab) logits (512 x 30,522 fp32 = 62 MB).
 # Measured at BERT-base size on demo passages (README "Performance", benchmarks/bench_demo_size.py --variants):
 # bf16 on AMX is 1.35x faster at 2048 than at 1024 (its matrix tiles want long inputs; 2048 x 30,522 bf16 = 125 MB).
-# int8 on an AMD EPYC Zen 5 (AVX512-VNNI, 2 cores): 1.34x faster at 2048 than at 512 (one run, load 4; 2.2x in a run
-# under heavy load, where 1024 gave 1.53x and 4096 no more than 2048); its logits are fp32, so a build's peak grows by
-# about 190 MB at 2048 (an earlier measurement on another CPU saw no gain above 512). oneDNN's int8 engine was no
-# faster than the default x86 engine there.
+# int8 on an AMD EPYC Zen 5 (AVX512-VNNI, 2 cores, a machine shared with other work): 2048 beat 512 in three runs of
+# four (1.34x at load 4; 2.2x and 1.7x under heavy load, where 1024 gave 1.53x and 4096 no more than 2048) and lost
+# in one (0.81x at load 5); its logits are fp32, so a build's peak grows by about 190 MB at 2048 (an earlier
+# measurement on another CPU saw no gain above 512). oneDNN's int8 engine was no faster than the default x86 engine.
 MAX_BATCH_TOKENS: dict[str, int] = {"fp32": 512, "int8": 2048, "bf16": 2048}
 
 
