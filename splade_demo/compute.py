@@ -35,7 +35,8 @@ DEVICE_CHOICES: tuple[str, ...] = ("auto", *DEVICES)
 # On x86 with AVX512_BF16 and no AMX, measured on an AMD EPYC (Zen 5, 2 cores, AVX512-VNNI/BF16), BERT-base on 16 demo
 # passages, benchmarks/bench_demo_size.py (interleaved rounds, one run, load average 4 on the shared machine):
 # int8 at 2048 padded tokens 623 word pieces/s, bf16 at 2048 tokens 431, int8 at 512 tokens (the path before) 465.
-# int8 is faster there, and its top-10 pages still agree with fp32's on 0.96 of the labelled queries (bf16: 0.99).
+# A later run gave them equal (int8 398, bf16 396, bf16 at 4096 tokens 404, bf16 through torch.compile 363). int8 is
+# never slower there, and its top-10 pages still agree with fp32's on 0.96 of the labelled queries (bf16: 0.99).
 AVX512_BF16_RULE: str = "int8"
 
 
