@@ -22,7 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from splade_demo.config import cpu_flags  # noqa: E402 - after sys.path: the library's own reading of the flags
+from splade_demo.compute import cpu_capabilities, precision_choice  # noqa: E402 - after sys.path: torch's reading
 from splade_demo.models.admission import available_cores  # noqa: E402 - the library's own count of usable cores
 
 try:
@@ -35,7 +35,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.stdout.reconfigure(line_buffering=True)  # progress shows up when piped to a file
 
 BENCH_DIR = Path(os.environ.get("SPLADE_BENCH_DIR", Path(tempfile.gettempdir()) / "splade_demo_bench"))
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile", "avx_vnni")
+CPU_FLAGS = ("avx2", "avx512_f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile", "avx_vnni")  # torch.cpu.get_capabilities()
 
 
 def tiny_splade_dir() -> Path:
@@ -163,13 +163,15 @@ def peak_rss_mb() -> float | None:
 
 def machine_report() -> str:
     """One paragraph: cores, CPU model and SIMD flags, memory, torch and thread settings, load."""
-    flags = cpu_flags()
-    present = [f for f in CPU_FLAGS if f in flags]
-    absent = [f for f in CPU_FLAGS if f not in flags]
+    caps = cpu_capabilities()
+    present = [f for f in CPU_FLAGS if caps.get(f)]
+    absent = [f for f in CPU_FLAGS if not caps.get(f)]
+    choice = precision_choice()
     lines = [
         f"machine: {cpu_model()}, {os.cpu_count()} cores ({usable_cores()} usable), "
         f"{_mem_total_gb():.1f} GB RAM, Python {platform.python_version()}",
-        f"cpu flags: has {', '.join(present) or 'none'}; lacks {', '.join(absent) or 'none'}",
+        f"cpu flags (torch.cpu.get_capabilities): has {', '.join(present) or 'none'}; lacks {', '.join(absent) or 'none'}",
+        f"default precision: {choice.precision} ({choice.reason})",
         f"load average (1/5/15 min): {load_average()}",
     ]
     if busy():
@@ -233,3 +235,68 @@ def summary_ms(times: Sequence[float]) -> str:
 
 def verdict(ok: bool) -> str:
     return "MEETS target" if ok else "MISSES target"
+
+
+# -- the machine's peak ---------------------------------------------------------------------------
+# BERT-base per word piece: 12 layers x (4 x 768^2 attention projections + 2 x 768 x 3,072 feed-forward) = 85M
+# multiply-adds, plus the MLM head (768^2 transform + 768 x 30,522 vocabulary) = 24M, plus attention scores (a few M
+# at 256 positions): about 110M.
+BERT_BASE_MACS_PER_WORD_PIECE = 110e6
+FALLBACK_CLOCK_GHZ = 2.5  # when neither lscpu nor /proc/cpuinfo gives a clock (a documented guess, said so)
+
+
+def cpu_clock_ghz() -> tuple[float, str]:
+    """The CPU's clock in GHz and where it came from: lscpu's max MHz, /proc/cpuinfo's current MHz, or a guess."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=5).stdout
+        for line in out.splitlines():
+            if line.lower().startswith("cpu max mhz"):
+                return float(line.split(":", 1)[1]) / 1000, "lscpu max MHz"
+    except (OSError, ValueError, subprocess.SubprocessError):
+        pass
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                return float(line.split(":", 1)[1]) / 1000, "/proc/cpuinfo cpu MHz (base clock; boost may be higher)"
+    except (OSError, ValueError):
+        pass
+    return FALLBACK_CLOCK_GHZ, f"a guess of {FALLBACK_CLOCK_GHZ} GHz (no clock found)"
+
+
+def macs_per_cycle(precision: str) -> tuple[int, str]:
+    """Multiply-adds per cycle per core for `precision` on this CPU's best instructions (torch's capability
+    checks), assuming two full-width vector pipes (Zen 5 server cores, Intel server cores; Zen 4 double-pumps
+    512-bit work, so half there). Returns the figure and the instruction set it assumes."""
+    caps = cpu_capabilities()
+    if precision == "bf16":
+        if caps.get("amx_bf16"):
+            return 1024, "AMX bf16 tiles"
+        if caps.get("avx512_bf16"):
+            return 64, "AVX512_BF16 vdpbf16ps, 2 x 512-bit"
+        precision = "fp32"  # emulated: at best the fp32 rate
+    if precision == "int8":
+        if caps.get("amx_int8"):
+            return 2048, "AMX int8 tiles"
+        if caps.get("avx512_vnni"):
+            return 128, "AVX512_VNNI vpdpbusd, 2 x 512-bit"
+        if caps.get("avx_vnni"):
+            return 64, "AVX-VNNI vpdpbusd, 2 x 256-bit"
+        if caps.get("avx2"):
+            return 32, "AVX2 vpmaddubsw+vpmaddwd, 2 x 256-bit"
+        return 8, "SSE/NEON (rough)"
+    if caps.get("avx512_f"):
+        return 32, "AVX-512 FMA, 2 x 512-bit"
+    if caps.get("avx2") or caps.get("fma3"):
+        return 16, "AVX2 FMA, 2 x 256-bit"
+    return 8, "128-bit FMA (NEON/SSE, rough)"
+
+
+def peak_word_pieces_per_s(precision: str, cores: int | None = None) -> tuple[float, str]:
+    """The physical peak of BERT-base word pieces per second at `precision`: cores x clock x MACs/cycle / 110M."""
+    n = cores or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    ghz, clock_source = cpu_clock_ghz()
+    macs, isa = macs_per_cycle(precision)
+    peak = n * ghz * 1e9 * macs / BERT_BASE_MACS_PER_WORD_PIECE
+    return peak, f"{n} cores x {ghz:.2f} GHz ({clock_source}) x {macs} MACs/cycle ({isa}) / 110M MACs per word piece"

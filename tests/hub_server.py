@@ -2,7 +2,9 @@
 
 - `GET /api/models/{repo}/revision/{rev}`: repo info (commit `sha`, `siblings` with sizes);
 - `GET /api/models/{repo}/tree/{rev}`: the file listing;
-- `HEAD|GET /{repo}/resolve/{rev}/{file}`: `X-Repo-Commit`, `ETag`, `Content-Length`, byte ranges.
+- `HEAD|GET /{repo}/resolve/{rev}/{file}`: `X-Repo-Commit`, `ETag`, `Content-Length`, byte ranges;
+- `HEAD|GET /datasets/{owner}/{name}/resolve/{rev}/{file}`: the same for a dataset repo, added as
+  `hub.add("datasets/OWNER/NAME", files)` (index packs).
 
 Errors come as the hub sends them: `X-Error-Code: GatedRepo` (401), `RepoNotFound` (404),
 `RevisionNotFound` (404). A repo can also drop the connection part-way through a weights file (once, or
@@ -23,7 +25,7 @@ from urllib.parse import unquote, urlparse
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 API = re.compile(r"^/api/models/(?P<repo>[^/]+(?:/[^/]+)??)(?:/(?P<kind>revision|tree)/(?P<rev>[^/]+)(?:/.*)?)?$")
-RESOLVE = re.compile(r"^/(?P<repo>[^/]+(?:/[^/]+)?)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
+RESOLVE = re.compile(r"^/(?P<repo>(?:datasets/[^/]+/[^/]+)|[^/]+(?:/[^/]+)?)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
 
 
 @dataclass

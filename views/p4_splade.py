@@ -117,8 +117,8 @@ with stop_on(CorpusError, message=lambda exc: f"The corpus could not be loaded: 
         build_notice(settings, key="p4_build")
         st.stop()
     hits = pipeline.splade_ranking(encoding.vector, RESULTS)
-    note = pipeline.engine.index_note()
-if note:
+    notes = (pipeline.engine.index_origin(), pipeline.engine.index_note())
+for note in filter(None, notes):
     st.caption(note)
 if not hits:
     st.info("No passage shares a term with this query's SPLADE vector.")

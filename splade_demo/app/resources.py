@@ -179,9 +179,11 @@ def splade_index_build(model_name: str, precision: str, corpus_spec: str, cache_
 
     Its thread loads the encoder (`_splade_encoder_once`, shared with the pages) and builds or loads the index.
     Raises CorpusError."""
+    from splade_demo.retrieval.device import build_encoder_loader
     from splade_demo.retrieval.index_build import IndexBuild
 
-    return IndexBuild(_splade_encoder_once(model_name, precision).get, corpus_resource(corpus_spec), Path(cache_dir))
+    loader = build_encoder_loader(model_name, precision, _splade_encoder_once(model_name, precision).get)
+    return IndexBuild(loader, corpus_resource(corpus_spec), Path(cache_dir))
 
 
 def splade_index_resource(model_name: str, precision: str, corpus_spec: str, cache_dir: str) -> "SpladeIndex":

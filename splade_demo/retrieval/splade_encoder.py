@@ -40,10 +40,13 @@ DEFAULT_DOC_MAX_LENGTH = 256  # the length SPLADE models are trained with
 MAX_LENGTH_CAP = 512  # BERT's position embeddings
 QUERY_MAX_LENGTH = 512  # queries are short; only a pathological one is truncated
 # Padded tokens per document batch, by precision: bounds the (batch, seq, vocab) logits (512 x 30,522 fp32 = 62 MB).
-# Measured at BERT-base size on demo passages (README "Performance"): int8 encodes as fast at 512 as at 1024
-# or 2048, and its peak memory during a build is about 70 MB lower at 512; bf16 on AMX is 1.35x faster at 2048 than
-# at 1024 (its matrix tiles want long inputs) and its logits take half the bytes (2048 x 30,522 bf16 = 125 MB).
-MAX_BATCH_TOKENS: dict[str, int] = {"fp32": 512, "int8": 512, "bf16": 2048}
+# Measured at BERT-base size on demo passages (README "Performance", benchmarks/bench_demo_size.py --variants):
+# bf16 on AMX is 1.35x faster at 2048 than at 1024 (its matrix tiles want long inputs; 2048 x 30,522 bf16 = 125 MB).
+# int8 on an AMD EPYC Zen 5 (AVX512-VNNI, 2 cores, a machine shared with other work): 2048 beat 512 in three runs of
+# four (1.34x at load 4; 2.2x and 1.7x under heavy load, where 1024 gave 1.53x and 4096 no more than 2048) and lost
+# in one (0.81x at load 5); its logits are fp32, so a build's peak grows by about 190 MB at 2048 (an earlier
+# measurement on another CPU saw no gain above 512). oneDNN's int8 engine was no faster than the default x86 engine.
+MAX_BATCH_TOKENS: dict[str, int] = {"fp32": 512, "int8": 2048, "bf16": 2048}
 
 
 class EncodeProgress(Protocol):
@@ -65,7 +68,8 @@ class BatchStore(Protocol):
     """Finished batches kept between runs, so that an interrupted encoding resumes (`splade_index.SavedBatches`).
 
     `begin(plan)` names the batch plan (documents per batch, in order); `load(number, rows)` gives back a saved
-    batch of that plan with `rows` rows, or None; `save(number, block)` keeps one (it must not raise)."""
+    batch of that plan with `rows` rows, or None; `save(number, block)` keeps one (it must not raise). A store with
+    a `flush()` method hears it when the encoding stops, finished or not (it may write saved batches lazily)."""
 
     def begin(self, plan: str) -> None: ...
 
@@ -309,24 +313,14 @@ class SpladeEncoder:
         if progress is not None:
             progress.on_start(total, blank + resumed, int(effective[encodable].sum()), resumed_tokens)
         blocks: list[sparse.csr_matrix] = []
-        done, encoded_tokens = blank + resumed, 0
-        for number, indices in enumerate(batches):
-            block = saved[number]
-            if block is None:
-                with admit("batch"), self.loaded.lock, torch.inference_mode():  # yields to queries between batches
-                    encoded = self.loaded.tokenizer([texts[i] for i in indices], truncation=True,
-                                                    max_length=self.max_length, padding=True, return_tensors="pt")
-                    logits = self._logits(encoded)
-                vectors = splade_max_pool_per_text(logits, encoded["attention_mask"])
-                del logits
-                block = sparse.csr_matrix(vectors.numpy().astype(np.float32, copy=False))
-                encoded_tokens += int(effective[indices].sum())
-                if store is not None:
-                    store.save(number, block)
-                done += len(indices)
-                if progress is not None:
-                    progress.on_batch(done, resumed_tokens + encoded_tokens)
-            blocks.append(block)
+        try:
+            self._encode_batches(texts, batches, saved, effective, store, progress, blocks, blank + resumed,
+                                 resumed_tokens)
+        finally:  # finished or stopped: the store keeps what was done
+            flush = getattr(store, "flush", None)
+            if flush is not None:
+                flush()
+        encoded_tokens = sum(int(effective[batch].sum()) for batch, block in zip(batches, saved) if block is None)
         if blocks:
             stacked = sparse.vstack(blocks, format="csr", dtype=np.float32)
             rows = np.full(total, -1, dtype=np.int64)
@@ -342,7 +336,39 @@ class SpladeEncoder:
         return DocumentVectors(matrix=matrix, truncated=truncated, n_tokens=lengths, resumed=resumed,
                                encoded_tokens=encoded_tokens)
 
+    def _encode_batches(self, texts: list[str], batches: list[list[int]], saved: list[sparse.csr_matrix | None],
+                        effective: np.ndarray, store: BatchStore | None, progress: EncodeProgress | None,
+                        blocks: list[sparse.csr_matrix], done: int, resumed_tokens: int) -> None:
+        """Encode the batches not in `saved`, appending every batch's block to `blocks` in plan order."""
+        encoded_tokens = 0
+        for number, indices in enumerate(batches):
+            block = saved[number]
+            if block is None:
+                with admit("batch"), self.loaded.lock, torch.inference_mode():  # yields to queries between batches
+                    encoded = self.loaded.tokenizer([texts[i] for i in indices], truncation=True,
+                                                    max_length=self.max_length, padding=True, return_tensors="pt")
+                    logits = self._batch_logits(encoded)
+                block = self._pool_block(logits, encoded["attention_mask"])
+                del logits
+                encoded_tokens += int(effective[indices].sum())
+                if store is not None:
+                    store.save(number, block)
+                done += len(indices)
+                if progress is not None:
+                    progress.on_batch(done, resumed_tokens + encoded_tokens)
+            blocks.append(block)
+
     # -- model calls -------------------------------------------------------------------------
     def _logits(self, batch: Any) -> torch.Tensor:
-        """(batch, seq, vocab) logits in the model's own dtype (bf16 for the bf16 copy)."""
+        """(batch, seq, vocab) logits in the model's own dtype (bf16 for the bf16 copy), on the CPU."""
         return self._model(**batch).logits
+
+    def _batch_logits(self, batch: Any) -> torch.Tensor:
+        """A document batch's logits, wherever the model runs (an accelerator encoder keeps them there)."""
+        return self._logits(batch)
+
+    def _pool_block(self, logits: torch.Tensor, attention_mask: torch.Tensor) -> sparse.csr_matrix:
+        """A batch's (batch, vocab) SPLADE rows as float32 CSR (`splade_max_pool_per_text`, on the CPU)."""
+        with torch.inference_mode():
+            vectors = splade_max_pool_per_text(logits, attention_mask)
+        return sparse.csr_matrix(vectors.numpy().astype(np.float32, copy=False))

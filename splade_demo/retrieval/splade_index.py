@@ -8,9 +8,10 @@ with a JSON sidecar. The key covers the model's fingerprint, the corpus content 
 precision and how a passage becomes text, so a restart reuses the vectors and any change rebuilds
 them. Files are written to a temporary name and moved into place with `os.replace`.
 
-A build saves each finished batch under `<index>.parts/<plan>/batch-00007.npz` (atomically, like the index), so
-a build stopped half-way (a server restart, Ctrl-C) resumes from its saved batches; the same batches give the
-same vectors as a build in one go. The folder is removed once the index itself is saved.
+A build saves its finished batches every few seconds of work as one checkpoint under
+`<index>.parts/<plan>/checkpoint-00012-00037.npz` (atomically, like the index; `SavedBatches`), and at once when it
+stops, so a build stopped half-way (a server restart, Ctrl-C) resumes from its saved batches; the same batches give
+the same vectors as a build in one go. The folder is removed once the index itself is saved.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ from typing import Callable
 import numpy as np
 from scipy import sparse
 
+from splade_demo.config import index_pack_source
 from splade_demo.data.corpus import Corpus, Passage
 from splade_demo.integrity import SEAL_FIELD, disk_full, no_space_line, note, seal, unseal
 from splade_demo.retrieval.build_lock import build_lock
+from splade_demo.retrieval.index_pack import PackRejected, expected_manifest, find_pack_files, read_pack, write_pack
 from splade_demo.retrieval.splade_encoder import EncodeProgress, SpladeEncoder
 
 INDEX_FORMAT = 1
@@ -99,6 +102,16 @@ class SpladeIndex:
     save_error: str | None = None  # why the vectors could not be written (kept in memory only)
     resumed: int = 0  # passages taken from the saved batches of an interrupted build
     encoded_tokens: int = 0  # word pieces encoded by this build (truncation applied)
+    origin: str = "built"  # where the vectors came from: "pack" | "cache" | "built"
+    values: str = "float32"  # the stored values' type (a pack may hold float16)
+    pack_note: str | None = None  # why no pack was used (one line), when a pack was there but did not fit
+
+    @property
+    def origin_caption(self) -> str:
+        """Where the document vectors came from, in a few words (page 4, `index --json`)."""
+        where = {"pack": "a prebuilt index pack", "cache": "this machine's cache", "built": "a build on this machine"}
+        stored = f", stored as {self.values}" if self.values != "float32" else ""
+        return f"documents from {where.get(self.origin, self.origin)}, encoded at {self.precision}{stored}"
 
     def __len__(self) -> int:
         return self.matrix.shape[0]
@@ -140,17 +153,29 @@ class SpladeIndex:
         }
 
 
+CHECKPOINT_SECONDS = 5.0  # at most this much finished work is lost when a build is killed outright
+
+
 class SavedBatches:
-    """The finished batches of one index build, each an .npz written atomically under `folder/<plan>/`.
+    """The finished batches of one index build, kept as a few checkpoints under `folder/<plan>/`.
 
-    An encoder's `BatchStore`: `begin` drops the batches of any other plan (another batch size), `load`
-    gives back a readable batch of the right shape, `save` never raises (a full disk stops the saving and
-    the build goes on in memory; `error` says why)."""
+    An encoder's `BatchStore`. `save` keeps a batch in memory and writes the batches not yet on disk as one
+    checkpoint file (`checkpoint-00012-00037.npz`: batches 12 to 37, plain arrays, no pickles, written atomically)
+    once `every_s` seconds have passed since the last one; `flush` writes them at once (the encoder calls it when a
+    build stops, finished or not). So a build writes a file every few seconds of work, not one per batch (the tiny
+    model's `full` build made over 6,000), and a killed build loses at most `every_s` seconds.
+    `begin` drops the checkpoints of any other plan (another batch size) and reads this plan's; a damaged checkpoint
+    is skipped (its batches are encoded again). `save` and `flush` never raise: a full disk stops the saving and the
+    build goes on in memory (`error` says why)."""
 
-    def __init__(self, folder: Path, vocab_size: int) -> None:
+    def __init__(self, folder: Path, vocab_size: int, every_s: float | None = None) -> None:
         self.folder, self.vocab_size = Path(folder), vocab_size
+        self.every_s = CHECKPOINT_SECONDS if every_s is None else every_s
         self.plan_dir = self.folder
         self.error: str | None = None
+        self._on_disk: dict[int, sparse.csr_matrix] = {}
+        self._pending: list[tuple[int, sparse.csr_matrix]] = []
+        self._last_write = time.monotonic()
 
     def begin(self, plan: str) -> None:
         self.plan_dir = self.folder / plan
@@ -158,28 +183,61 @@ class SavedBatches:
             for other in self.folder.iterdir():
                 if other.is_dir() and other.name != plan:
                     shutil.rmtree(other, ignore_errors=True)
+        self._on_disk, self._pending, self._last_write = {}, [], time.monotonic()
+        for file in sorted(self.plan_dir.glob("checkpoint-*.npz")) if self.plan_dir.is_dir() else []:
+            self._on_disk.update(_read_checkpoint(file, self.vocab_size))
 
-    def _path(self, number: int) -> Path:
-        return self.plan_dir / f"batch-{number:05d}.npz"
+    def checkpoints(self) -> list[Path]:
+        """This plan's checkpoint files on disk."""
+        return sorted(self.plan_dir.glob("checkpoint-*.npz")) if self.plan_dir.is_dir() else []
 
     def load(self, number: int, rows: int) -> sparse.csr_matrix | None:
-        try:
-            block = sparse.load_npz(self._path(number)).tocsr()
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-            return None
-        return sparse.csr_matrix(block, dtype=np.float32) if block.shape == (rows, self.vocab_size) else None
+        block = self._on_disk.get(number)
+        return block if block is not None and block.shape == (rows, self.vocab_size) else None
 
     def save(self, number: int, block: sparse.csr_matrix) -> None:
         if self.error is not None:
             return
+        self._pending.append((number, block))
+        if time.monotonic() - self._last_write >= self.every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the batches not yet on disk as one checkpoint (never raises)."""
+        if not self._pending or self.error is not None:
+            return
+        numbers = [number for number, _ in self._pending]
+        blocks = [block for _, block in self._pending]
+        stacked = sparse.vstack(blocks, format="csr", dtype=np.float32)
+        arrays = {"numbers": np.asarray(numbers, dtype=np.int64),
+                  "rows": np.asarray([b.shape[0] for b in blocks], dtype=np.int64),
+                  "data": stacked.data, "indices": stacked.indices.astype(np.int32), "indptr": stacked.indptr.astype(np.int64)}
         try:
             self.plan_dir.mkdir(parents=True, exist_ok=True)
-            _atomic_write(self._path(number), lambda handle: sparse.save_npz(handle, block, compressed=False))
+            path = self.plan_dir / f"checkpoint-{min(numbers):05d}-{max(numbers):05d}.npz"
+            _atomic_write(path, lambda handle: np.savez(handle, **arrays))
         except OSError as exc:
             self.error = plain_error(exc)
+            return
+        self._on_disk.update(self._pending)
+        self._pending, self._last_write = [], time.monotonic()
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _read_checkpoint(path: Path, vocab_size: int) -> dict[int, sparse.csr_matrix]:
+    """The batches of one checkpoint by number ({} when it is damaged)."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            numbers, rows = arrays["numbers"], arrays["rows"]
+            stacked = sparse.csr_matrix((arrays["data"].astype(np.float32), arrays["indices"], arrays["indptr"]),
+                                        shape=(int(rows.sum()), vocab_size))
+        stacked.check_format(full_check=True)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return {}
+    bounds = np.concatenate([[0], np.cumsum(rows)])
+    return {int(n): stacked[int(bounds[i]):int(bounds[i + 1])] for i, n in enumerate(numbers)}
 
 
 def parts_folder(path: Path) -> Path:
@@ -217,14 +275,53 @@ def load_or_build_index(
         cached = load_index(encoder, corpus, cache_dir) if waited else None
         if cached is not None:
             return cached
+        packed, pack_note = load_pack_index(encoder, corpus, cache_dir)
+        if packed is not None:
+            return packed
         saved = SavedBatches(parts_folder(path), encoder.vocab_size)
-        index = build_index(encoder, corpus, progress, batch_size, saved)
+        index = _replace(build_index(encoder, corpus, progress, batch_size, saved), pack_note=pack_note)
         try:
             save_index(index, path, encoder.fingerprint)
         except OSError as exc:
             return _replace(index, save_error=_save_failure(exc, path, index))
         saved.remove()
     return _replace(index, path=path)
+
+
+def load_pack_index(encoder: SpladeEncoder, corpus: Corpus, cache_dir: Path,
+                    source: str | None = None) -> tuple[SpladeIndex | None, str | None]:
+    """The index from the first matching pack of `source` (default SPLADE_DEMO_INDEX_PACK, else corpus/packs/),
+    or (None, the reason in one line) when packs were there but none fits; (None, None) without packs. Never raises."""
+    notes: list[str] = []
+    start = time.perf_counter()
+    try:
+        files = find_pack_files(source or index_pack_source())
+        expected = expected_manifest(encoder, corpus, cache_dir, DOCUMENT_TEXT) if files else {}
+    except (PackRejected, OSError, ValueError) as exc:
+        return None, str(exc) if isinstance(exc, PackRejected) else f"index pack: {plain_error(exc)}"
+    for file in files:
+        try:
+            pack = read_pack(file, expected)
+        except PackRejected as exc:
+            notes.append(str(exc))
+            continue
+        if pack.matrix.shape != (len(corpus), encoder.vocab_size):
+            notes.append(f"pack {file.name} not used: it holds {pack.matrix.shape[0]} passages, the corpus {len(corpus)}")
+            continue
+        return SpladeIndex(
+            corpus=corpus, matrix=pack.matrix, key=index_key(encoder, corpus), truncated=pack.truncated,
+            n_tokens=pack.n_tokens, max_length=encoder.max_length, precision=pack.precision, model_name=encoder.name,
+            path=file, build_seconds=time.perf_counter() - start, origin="pack", values=pack.value_type,
+        ), None
+    return None, (notes[0] + (f" (and {len(notes) - 1} other pack(s))" if len(notes) > 1 else "")) if notes else None
+
+
+def write_index_pack(index: SpladeIndex, encoder: SpladeEncoder, path: Path, cache_dir: Path,
+                     values: str = "float16") -> Path:
+    """Write `index` (built by `encoder`) as an index pack at `path` (`index_pack.write_pack`)."""
+    manifest = {**expected_manifest(encoder, index.corpus, cache_dir, DOCUMENT_TEXT),
+                "precision": index.precision, "build_seconds": index.build_seconds}
+    return write_pack(path, index.matrix, index.n_tokens, index.truncated, manifest, values)
 
 
 def plain_error(exc: BaseException) -> str:
@@ -265,7 +362,7 @@ def load_index(encoder: SpladeEncoder, corpus: Corpus, cache_dir: Path) -> Splad
     return SpladeIndex(
         corpus=corpus, matrix=sparse.csr_matrix(matrix, dtype=np.float32), key=key, truncated=truncated,
         n_tokens=n_tokens, max_length=int(meta["max_length"]), precision=str(meta["precision"]),
-        model_name=encoder.name, path=path, from_cache=True,
+        model_name=encoder.name, path=path, from_cache=True, origin="cache",
     )
 
 

@@ -40,6 +40,8 @@ def test_page4_shows_the_vector_the_heatmap_and_a_document(tiny_models: Path) ->
     assert documents.options and documents.options[0].startswith("1. ")
     assert "Shared with the query" in shown and float(shown["Score Σ q·d"]) > 0
     assert list(tiny_models.glob("splade_index/*.npz"))  # the index was saved under SPLADE_DEMO_CACHE
+    origin = [c.value for c in at.caption if c.value.startswith("Documents from")]
+    assert len(origin) == 1 and " encoded at " in origin[0]  # where the document vectors came from, and precision
 
     # Another document, fewer terms, special tokens hidden: the page still works and the vector is unchanged.
     documents.set_value(documents.options[-1]).run()

@@ -13,12 +13,14 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "splade_demo"
-# The bottom modules every layer may use: load-once, file replacement that Windows tolerates, checksums.
-BASE = {"once", "files", "integrity"}
+# The bottom modules every layer may use: load-once, file replacement that Windows tolerates, checksums, and the
+# device and precision from torch's capability checks.
+BASE = {"once", "files", "integrity", "compute"}
 # Each layer of splade_demo and the layers it may import (besides itself). Lower layers never import higher ones.
 ALLOWED: dict[str, set[str]] = {
     "once": set(),
-    "config": set(),
+    "config": {"compute"},
+    "compute": set(),
     "files": set(),
     "integrity": set(),
     "data": {"config", *BASE},

@@ -303,3 +303,23 @@ def test_cli_encode_bad_input_is_one_line(args: list[str], tiny_splade_dir: Path
     monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
     result = subprocess.run([sys.executable, "-m", "splade_demo", *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
     assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("engine", ["x86", "onednn"])
+def test_int8_documents_agree_with_sentence_transformers(loaded: LoadedMLM, oracle, engine: str) -> None:
+    """Each int8 variant the CPU may run (its default batch size, either quantized engine) against the oracle:
+    close to fp32's vectors, not equal (activations are quantised per batch)."""
+    if engine not in torch.backends.quantized.supported_engines:
+        pytest.skip(f"this torch has no {engine} quantized engine")
+    expected = oracle_vectors(oracle, DOCUMENTS, 256)
+    before = torch.backends.quantized.engine
+    torch.backends.quantized.engine = engine
+    try:
+        encoder = SpladeEncoder(loaded, precision="int8")
+        dense = encoder.encode_documents(DOCUMENTS, batch_size=16).toarray()
+    finally:
+        torch.backends.quantized.engine = before
+    assert encoder.precision == "int8" and not np.array_equal(dense, expected)
+    for row, reference in zip(dense[:-1], expected[:-1]):  # the last document, "x", has almost no terms
+        assert row @ reference / (np.linalg.norm(row) * np.linalg.norm(reference)) > 0.98
+        assert len(set(np.argsort(-row)[:10]) & set(np.argsort(-reference)[:10])) >= 7

@@ -18,7 +18,9 @@ from splade_demo.models.loading import load_mlm
 from splade_demo.retrieval.ranking import top_k
 from splade_demo.retrieval.splade_encoder import SpladeEncoder
 from splade_demo.retrieval.index_build import BuildStatus, IndexBuild
+from splade_demo.retrieval import splade_index
 from splade_demo.retrieval.splade_index import (
+    SavedBatches,
     build_index,
     cache_size_bytes,
     document_text,
@@ -163,7 +165,8 @@ def test_an_interrupted_build_resumes_from_its_saved_batches(encoder: SpladeEnco
     with pytest.raises(Stopped):
         load_or_build_index(encoder, corpus, tmp_path, progress=StopAfter(2), batch_size=1)
     assert not path.exists()
-    assert len(list(parts_folder(path).glob("*/batch-*.npz"))) == 2  # two finished batches on disk
+    checkpoints = list(parts_folder(path).glob("*/checkpoint-*.npz"))
+    assert [c.name for c in checkpoints] == ["checkpoint-00000-00001.npz"]  # two finished batches, one file
     assert not list(parts_folder(path).glob("*/.*.tmp"))  # written atomically: no half-written file left
 
     resumed_progress = ProgressRecorder()
@@ -195,16 +198,39 @@ def test_saved_batches_of_another_batch_size_are_not_reused(encoder: SpladeEncod
     assert (index.matrix != build_index(encoder, corpus, batch_size=2).matrix).nnz == 0
 
 
-def test_a_damaged_saved_batch_is_encoded_again(encoder: SpladeEncoder, tiny_corpus_path: Path, tmp_path: Path) -> None:
+def test_a_damaged_saved_batch_is_encoded_again(encoder: SpladeEncoder, tiny_corpus_path: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(splade_index, "CHECKPOINT_SECONDS", 0.0)  # a checkpoint after every batch
     corpus = load_corpus(str(tiny_corpus_path))
     with pytest.raises(Stopped):
         load_or_build_index(encoder, corpus, tmp_path, progress=StopAfter(2), batch_size=1)
-    first = sorted(parts_folder(index_cache_path(encoder, corpus, tmp_path)).glob("*/batch-*.npz"))[0]
+    first = sorted(parts_folder(index_cache_path(encoder, corpus, tmp_path)).glob("*/checkpoint-*.npz"))[0]
     first.write_bytes(b"not an npz")
     progress = ProgressRecorder()
     index = load_or_build_index(encoder, corpus, tmp_path, progress=progress, batch_size=1)
     assert progress.calls[0] == (1, 4) and index.resumed == 1
     assert (index.matrix != build_index(encoder, corpus, batch_size=1).matrix).nnz == 0
+
+
+def test_checkpoints_come_every_few_seconds_not_every_batch(encoder: SpladeEncoder, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint holds every batch finished since the last one: one per `every_s` of work, plus one at the stop."""
+    clock = [0.0]
+    monkeypatch.setattr(splade_index.time, "monotonic", lambda: clock[0])
+    store = SavedBatches(tmp_path / "parts", encoder.vocab_size, every_s=5.0)
+    store.begin("plan")
+    block = sparse.csr_matrix(np.eye(1, encoder.vocab_size, 7, dtype=np.float32))
+    for number in range(10):  # ten batches, 2 s of work each
+        clock[0] += 2.0
+        store.save(number, block * (number + 1))
+    assert [c.name for c in store.checkpoints()] == ["checkpoint-00000-00002.npz", "checkpoint-00003-00005.npz",
+                                                     "checkpoint-00006-00008.npz"]
+    store.flush()  # the build stops: the last batch is written too
+    assert len(store.checkpoints()) == 4
+    again = SavedBatches(tmp_path / "parts", encoder.vocab_size)
+    again.begin("plan")
+    assert [again.load(n, 1)[0, 7] for n in range(10)] == [float(n + 1) for n in range(10)]  # type: ignore[index]
+    assert again.load(3, 2) is None and again.load(10, 1) is None
 
 
 def test_the_time_left_follows_word_pieces_not_passages() -> None:

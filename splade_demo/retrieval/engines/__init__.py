@@ -184,6 +184,10 @@ class Engine(Protocol):
     def index_note(self) -> str | None:
         """One sentence about the document vectors worth showing (e.g. they could not be saved), or None."""
 
+    def index_origin(self) -> str | None:
+        """Where the document vectors came from (a pack, the cache or built here) and at which precision, one
+        sentence; None where the engine does not say."""
+
     def in_process(self, feature: str) -> "MemoryEngine":
         """The whole corpus and its indexes in this process, for `feature` (a page's name for what needs every
         passage's score: labelled pages placed, why-not, context diff); raises `not_available(feature)` elsewhere."""

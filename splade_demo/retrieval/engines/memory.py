@@ -104,6 +104,10 @@ class MemoryEngine:
         return f"The vectors could not be saved to the cache folder ({error}); they are kept in memory only." \
             if error else None
 
+    def index_origin(self) -> str | None:
+        index = self.splade
+        return index.origin_caption.capitalize() + (f" ({index.pack_note})" if index.pack_note else "") + "."
+
     def in_process(self, feature: str) -> "MemoryEngine":
         return self
 

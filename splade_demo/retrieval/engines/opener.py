@@ -89,6 +89,9 @@ class LazyMilvus:
     def index_note(self) -> str | None:
         return None
 
+    def index_origin(self) -> str | None:
+        return None  # the collection's vectors: indexed by `index --engine`, as the sidebar says
+
     def in_process(self, feature: str) -> "MemoryEngine":
         raise not_available(feature)
 
