@@ -21,11 +21,12 @@ ALLOWED: dict[str, set[str]] = {
     "retrieval": {"config", "data", "models"},
     "explain": {"config", "data", "models", "retrieval"},
     "figures": {"config", "data", "models", "retrieval", "explain"},
-    "commands": {"config", "data", "models", "retrieval", "explain"},
+    "talk": {"config", "data", "models", "retrieval", "explain", "figures"},
+    "commands": {"config", "data", "models", "retrieval", "explain", "talk"},
     "cli": {"commands"},
     "__main__": {"cli"},
     "__init__": set(),
-    "app": {"config", "data", "models", "retrieval", "explain", "figures"},
+    "app": {"config", "data", "models", "retrieval", "explain", "figures", "talk"},
 }
 
 
