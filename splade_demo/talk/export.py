@@ -65,7 +65,7 @@ def header(data: TalkData, exported: datetime) -> Header:
         ("SPLADE model", _model_line(data, settings.splade_model, "encoder")),
         ("Fill-mask model", _model_line(data, settings.mlm_model, "mlm")),
         ("Static vectors", settings.glove),
-        ("Corpus", f"{settings.corpus}: {corpus.name}, {len(corpus.passages):,} passages"),
+        ("Corpus", f"{corpus.name}, {len(corpus.passages):,} passages"),
         ("SPLADE precision", precision),
         ("SPLADE index", index),
     ), exported.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
