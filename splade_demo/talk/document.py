@@ -21,6 +21,9 @@ from splade_demo.talk.panels import Panel, Table
 from splade_demo.talk.steps import TalkStep
 
 FIGURE_CONFIG = {"displaylogo": False, "responsive": True}
+# Plotly's own template, named: a Streamlit process swaps the default for one of colour placeholders its front end
+# fills in, which would otherwise leak into the file (and make the app's bytes differ from the CLI's).
+FIGURE_TEMPLATE = "plotly"
 SCRIPT = re.compile(r"<script[^>]*>(.*?)</script>", re.DOTALL)
 
 # Constant: no value is ever formatted into it.
@@ -106,6 +109,7 @@ def text(value: object) -> str:
 
 def figure_html(figure: go.Figure, div_id: str) -> str:
     """Plotly's own HTML for one figure, without its JS (inlined once per page); the id keeps the bytes stable."""
+    figure = go.Figure(figure).update_layout(template=FIGURE_TEMPLATE)
     return figure.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=FIGURE_CONFIG)
 
 

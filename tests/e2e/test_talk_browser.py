@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
+from splade_demo.app.talk_download import LABEL
 from tests.conftest import REPO_ROOT, TINY_PASSAGES, write_tiny_corpus
 from tests.e2e.conftest import server_env, streamlit_server
 from tests.e2e.test_browser import exceptions, open_page, wait_for_script
@@ -132,13 +133,14 @@ def test_the_download_button_gives_the_clis_bytes(browser_context, talk_app: str
     page = open_page(browser_context, f"{talk_app}/?step=12&q={quote(QUERY)}")
     try:
         assert not exceptions(page)
-        button = page.locator(".st-key-guide_talk_download button")
+        button = page.locator(".st-key-guide_talk_download").get_by_role("button", name=LABEL).first
         button.wait_for()
         with page.expect_download(timeout=EXPORT_TIMEOUT_S * 1000) as download:
             button.click()
         in_app = Path(download.value.path()).read_bytes()
         (artifacts / "talk-from-app.html").write_bytes(in_app)
         cli_bytes = exported.read_bytes()
+        (artifacts / "talk-from-cli.html").write_bytes(cli_bytes)
         assert len(DATE_LINE.findall(in_app)) == 1 and len(DATE_LINE.findall(cli_bytes)) == 1
         assert DATE_LINE.sub(b"", in_app) == DATE_LINE.sub(b"", cli_bytes)
     finally:
