@@ -19,7 +19,8 @@ from splade_demo.app import resources
 from splade_demo.app.progress import ready_index
 from splade_demo.config import Settings
 from splade_demo.talk.export import export_talk
-from splade_demo.talk.panels import TalkSources
+from splade_demo.retrieval.engines import parse_engine_spec
+from splade_demo.talk.panels import TalkSources, Unavailable
 
 LABEL = "⬇️ Download this talk (HTML)"
 
@@ -34,9 +35,21 @@ def app_sources(settings: Settings) -> TalkSources:
         vectors=partial(resources.glove_resource, settings.glove, cache_dir),
         mlm=resources._mlm_once(settings.mlm_model).get,
         encoder=resources._splade_encoder_once(settings.splade_model, settings.precision).get,
-        index=partial(ready_index, settings),
+        index=partial(ready_index, settings) if _memory_engine(settings) else _engine_index,
         queries=resources.queries_resource,
     )
+
+
+def _memory_engine(settings: Settings) -> bool:
+    try:
+        return parse_engine_spec(settings.engine).kind == "memory"
+    except ValueError:  # a bad SPLADE_DEMO_ENGINE: the pages say so; the talk leaves the index's steps out
+        return False
+
+
+def _engine_index() -> None:
+    raise Unavailable("the talk's index steps need the in-process SPLADE index, and this app ranks through a "
+                      "retrieval engine (SPLADE_DEMO_ENGINE)")
 
 
 def talk_bytes(query: str, settings: Settings) -> Callable[[], bytes]:

@@ -58,9 +58,12 @@ def header(data: TalkData, exported: datetime) -> Header:
     corpus = data.sources.corpus()
     try:
         precision = data.encoder.precision
-        index = "built" if data.sources.index() is not None else "not built"
     except Unavailable:
-        precision, index = f"{settings.precision} (requested; the SPLADE model is not on this machine)", "not built"
+        precision = f"{settings.precision} (requested; the SPLADE model is not on this machine)"
+    try:
+        index = "built" if data.index is not None else "not built"
+    except Unavailable:
+        index = "not available"
     return Header(data.query, (
         ("SPLADE model", _model_line(data, settings.splade_model, "encoder")),
         ("Fill-mask model", _model_line(data, settings.mlm_model, "mlm")),

@@ -122,7 +122,7 @@ class TalkData:
         if name not in self._done:
             try:
                 self._done[name] = load()
-            except (ModelUnavailable, VectorsUnavailable, CorpusError) as exc:
+            except (ModelUnavailable, VectorsUnavailable, CorpusError, Unavailable) as exc:
                 self._done[name] = Unavailable(" ".join(str(exc).split()))
         value = self._done[name]
         if isinstance(value, Unavailable):

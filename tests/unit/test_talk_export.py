@@ -22,7 +22,7 @@ from tests.conftest import TINY_PASSAGES, write_tiny_corpus
 QUERY = "python memory management"
 XSS_QUERY = "<img src=x onerror=alert(1)> python memory"
 MARKUP_TITLE = "<script>alert(2)</script><b>Memory</b> & management"
-FIGURE_DATA = re.compile(r'Plotly\.newPlot\(\s*"figure-(\d+)",\s*(\[.*?\]),\s*\{"template"', re.DOTALL)
+FIGURE_CALL = re.compile(r'Plotly\.newPlot\(\s*"figure-(\d+)",\s*')
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,12 @@ def tiny_settings(model: Path | str, corpus: Path, cache: Path) -> Iterator[None
         mp.setenv("SPLADE_DEMO_CACHE", str(cache))
         mp.setenv("SPLADE_DEMO_PRECISION", "fp32")
         yield
+
+
+def figure_data(html: str) -> dict[int, list[dict]]:
+    """Each drawn figure's traces, by step number, read from its `Plotly.newPlot("figure-N", data, ...)` call."""
+    decoder = json.JSONDecoder()
+    return {int(m.group(1)): decoder.raw_decode(html, m.end())[0] for m in FIGURE_CALL.finditer(html)}
 
 
 def sections(html: str) -> dict[int, str]:
@@ -97,7 +103,7 @@ def test_a_full_export_has_every_step_its_figures_and_one_copy_of_plotly(full: E
     assert sorted(found) == list(range(1, 13))
     assert all(f"Step {n} of 12" in body for n, body in found.items())
     assert "Left out of this export" not in full.html
-    figures = {int(n) for n, _ in FIGURE_DATA.findall(full.html)}
+    figures = set(figure_data(full.html))
     assert {1, 2, 3, 4, 5, 6, 7, 9, 12} <= figures  # every step whose panel is a chart
     assert full.html.count("plotly.js v") == 1  # the library, inlined once
     outside_scripts = re.sub(r"<script>.*?</script>", "", full.html, flags=re.DOTALL)
@@ -112,8 +118,7 @@ def test_the_vector_step_draws_the_encoders_own_weights(full: Exported, tiny_spl
     from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
     vector = SpladeEncoder(load_mlm(str(tiny_splade_dir)), precision="fp32").encode_query(QUERY).vector
-    data = dict(FIGURE_DATA.findall(full.html))["7"]
-    drawn = sorted((x for trace in json.loads(data) for x in trace["x"]), reverse=True)
+    drawn = sorted((x for trace in figure_data(full.html)[7] for x in trace["x"]), reverse=True)
     assert np.allclose(drawn, np.sort(vector[vector > 0])[::-1][:20], atol=1e-6)
 
 
