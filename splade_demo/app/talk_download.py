@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import re
 from functools import partial
-from typing import Callable
+from typing import Callable, TypeVar
 
 import streamlit as st
 
 from splade_demo.app import resources
 from splade_demo.app.progress import ready_index
 from splade_demo.config import Settings
+from splade_demo.models.hub_download import ModelUnavailable
+from splade_demo.models.loading import available_locally
 from splade_demo.talk.export import export_talk
 from splade_demo.retrieval.engines import parse_engine_spec
 from splade_demo.talk.panels import TalkSources, Unavailable
 
 LABEL = "⬇️ Download this talk (HTML)"
+T = TypeVar("T")
 
 
 def app_sources(settings: Settings) -> TalkSources:
@@ -33,11 +36,23 @@ def app_sources(settings: Settings) -> TalkSources:
         corpus=partial(resources.corpus_resource, settings.corpus),
         bm25=partial(resources.bm25_resource, settings.corpus),
         vectors=partial(resources.glove_resource, settings.glove, cache_dir),
-        mlm=resources._mlm_once(settings.mlm_model).get,
-        encoder=resources._splade_encoder_once(settings.splade_model, settings.precision).get,
+        mlm=_on_this_machine(settings.mlm_model, resources._mlm_once(settings.mlm_model).get),
+        encoder=_on_this_machine(settings.splade_model,
+                                 resources._splade_encoder_once(settings.splade_model, settings.precision).get),
         index=partial(ready_index, settings) if _memory_engine(settings) else _engine_index,
         queries=resources.queries_resource,
     )
+
+
+def _on_this_machine(name: str, load: Callable[[], T]) -> Callable[[], T]:
+    """`load`, for a model already on this machine: a click never starts a download the page could not show."""
+    def get() -> T:
+        if not available_locally(name):
+            raise ModelUnavailable(f"the model {name} is not on this machine yet: open its page once to download it, "
+                                   "or run `python -m splade_demo prefetch`")
+        return load()
+
+    return get
 
 
 def _memory_engine(settings: Settings) -> bool:
