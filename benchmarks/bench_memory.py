@@ -70,7 +70,7 @@ def child(scenario: str, precision: str) -> None:
 
     from splade_demo.retrieval.analyzer import analyze
     from splade_demo.retrieval.bm25 import BM25Index
-    from splade_demo.explain.comparison import compare_rankings
+    from splade_demo.explain.comparison import compare
     from splade_demo.config import DEFAULT_GLOVE
     from splade_demo.data.corpus import load_corpus, load_queries
     from splade_demo.explain.fill_mask import predict
@@ -79,7 +79,7 @@ def child(scenario: str, precision: str) -> None:
     from splade_demo.explain.glove import compare_expansion
     from splade_demo.models.loading import load_mlm
     from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate
-    from splade_demo.retrieval.pipeline import METHODS, Pipeline, bm25_hits
+    from splade_demo.retrieval.pipeline import METHODS, Pipeline
     from splade_demo.explain.splade_view import shared_terms
     from splade_demo.retrieval.splade_index import document_text, load_index
 
@@ -100,7 +100,7 @@ def child(scenario: str, precision: str) -> None:
     mark("GloVe 6B 50d (memory-mapped)", t)
 
     t = time.perf_counter()
-    hits = bm25_hits(bm25, QUERY, 10)
+    hits = Pipeline.from_components(bm25).rank("bm25", QUERY, 10)
     [bm25.explain(analyze(QUERY), h.index) for h in hits]
     mark("page 1: BM25 top-10 + explain", t)
     t = time.perf_counter()
@@ -121,10 +121,11 @@ def child(scenario: str, precision: str) -> None:
     encoding = encoder.encode_query(QUERY)
     mark("page 4: SPLADE query encoding", t)
     t = time.perf_counter()
-    comparison = compare_rankings(bm25, index, encoding.vector, QUERY, 10)
+    pipeline = Pipeline.from_components(bm25, encoder, index, vectors)
+    comparison = compare(pipeline, QUERY, encoding.vector, 10)
     chosen = (comparison.splade or comparison.bm25)[0]
     shared_terms(encoding.vector, index.doc_vector(chosen.index), encoder.vocab)
-    evaluate(load_queries(), Pipeline.from_components(bm25, encoder, index, vectors).ranker(METHODS, EVAL_DEPTH))
+    evaluate(load_queries(), pipeline.ranker(METHODS, EVAL_DEPTH))
     mark("page 5: rankings, breakdowns, evaluation", t)
 
     if scenario.startswith("build"):

@@ -12,8 +12,8 @@ model's vectors are the honest stand-in. Shape is the same
 Timed per query (each query `--repeats` times after a warm-up; p50/p95 over every call):
   * SPLADE: `encoder.encode_query(text)` + `index.scores(vector)` + `top_k` (target p50 <= 50 ms), at the
     default precision (splade_demo.config.DEFAULT_PRECISION), and at fp32 (exact) for comparison
-  * BM25 alone: `bm25_hits(index, query, 10)` (target p50 <= 5 ms)
-  * page 5 for one query: SPLADE encode + `compare_rankings` (BM25 top-100, SPLADE scores + top-100,
+  * BM25 alone: `pipeline.rank("bm25", query, 10)` (target p50 <= 5 ms)
+  * page 5 for one query: SPLADE encode + `comparison.compare` (BM25 top-100, SPLADE scores + top-100,
     RRF, rank changes, vocabulary-mismatch hits) + both breakdowns of the selected passage
     (`shared_terms` over `index.doc_vector`, `bm25.explain`) (target p50 <= 150 ms)
 Then a profile of where the time goes (torch profiler for the encoder, cProfile for page 5).
@@ -35,11 +35,11 @@ import torch
 from splade_demo.retrieval.analyzer import analyze
 from splade_demo.config import DEFAULT_PRECISION
 from splade_demo.retrieval.bm25 import BM25Index
-from splade_demo.explain.comparison import compare_rankings
+from splade_demo.explain.comparison import compare
 from splade_demo.data.corpus import load_corpus, load_queries
 from splade_demo.models.loading import load_mlm
 from splade_demo.retrieval.ranking import top_k
-from splade_demo.retrieval.pipeline import bm25_hits
+from splade_demo.retrieval.pipeline import Pipeline
 from splade_demo.explain.splade_view import shared_terms
 from splade_demo.retrieval.splade_encoder import SpladeEncoder
 from splade_demo.retrieval.splade_index import document_text, load_or_build_index
@@ -109,6 +109,8 @@ def main() -> None:
           f"{args.repeats} timed calls each; query encoder: random-init BERT-base, {encoder.precision} (the default), "
           f"{torch.get_num_threads()} threads")
 
+    pipeline = Pipeline.from_components(bm25, encoder, index)
+
     def splade_search(q: str):
         return top_k(index.scores(encoder.encode_query(q).vector), corpus, 10)
 
@@ -119,7 +121,7 @@ def main() -> None:
 
     def page5(q: str):
         encoding = encoder.encode_query(q)
-        comparison = compare_rankings(bm25, index, encoding.vector, q, 10)
+        comparison = compare(pipeline, q, encoding.vector, 10)
         chosen = (comparison.splade or comparison.bm25)[0]
         shares = shared_terms(encoding.vector, index.doc_vector(chosen.index), encoder.vocab)
         rows = bm25.explain(analyze(q), chosen.index)
@@ -130,10 +132,10 @@ def main() -> None:
     report(f"SPLADE query encode (BERT-base, {encoder.precision})", encode_times)
     report("SPLADE retrieval (scores + top-10)", latencies(retrieval_only, queries, args.repeats))
     splade_p50 = report("SPLADE encode + retrieval", latencies(splade_search, queries, args.repeats), TARGET_SPLADE_MS)
-    bm25_p50 = report("BM25 top-10", latencies(lambda q: bm25_hits(bm25, q, 10), queries, args.repeats), TARGET_BM25_MS)
+    bm25_p50 = report("BM25 top-10", latencies(lambda q: pipeline.rank("bm25", q, 10), queries, args.repeats), TARGET_BM25_MS)
     page5_p50 = report("page 5, one query (all of it)", latencies(page5, queries, args.repeats), TARGET_PAGE5_MS)
     report("page 5 without the SPLADE encode",
-           latencies(lambda q: (compare_rankings(bm25, index, vectors[q], q, 10),), queries, args.repeats))
+           latencies(lambda q: (compare(pipeline, q, vectors[q], 10),), queries, args.repeats))
 
     if exact is not encoder:
         report("  fp32 (exact) query encode + retrieval", latencies(
@@ -190,7 +192,7 @@ def profile(encoder: SpladeEncoder, bm25: BM25Index, index, page5, queries: list
     profiler.disable()
     stream = io.StringIO()
     pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(
-        r"splade_demo|encode_query|forward|scores|top_k|explain|shared_terms|compare_rankings|bm25_hits", 14)
+        r"splade_demo|encode_query|forward|scores|top_k|explain|shared_terms|compare|rank_methods", 14)
     lines = [ln for ln in stream.getvalue().splitlines() if ln.strip() and not ln.startswith(("   Ordered", "   List reduced"))]
     print("\n".join("   " + ln for ln in lines[-16:]))
 

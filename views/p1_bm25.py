@@ -7,14 +7,13 @@ import html
 import pandas as pd
 import streamlit as st
 
-from splade_demo.app.resources import bm25_resource, engine_of, engine_pipeline, labelled_query
+from splade_demo.app.resources import labelled_query, pipeline_resource
 from splade_demo.app.state import page_start, stop_on
 from splade_demo.data.corpus import CorpusError
-from splade_demo.explain.lexical_gap import bm25_report, engine_bm25_report
+from splade_demo.explain.lexical_gap import bm25_report, relevant_pages
 from splade_demo.explain.snippets import markdown_text, segments_to_html, snippet_segments
 from splade_demo.figures.bm25 import contribution_bars
-from splade_demo.retrieval.analyzer import analyze_tokens
-from splade_demo.retrieval.engines import EngineError
+from splade_demo.retrieval.pipeline import EngineError, NotAvailable, analyze_tokens
 
 st.title("A developer documentation search system")
 st.markdown(
@@ -24,8 +23,7 @@ st.markdown(
 
 query, settings, presenter = page_start()
 with stop_on(CorpusError, message=lambda exc: f"The corpus could not be loaded: {exc}"), stop_on(EngineError):
-    pipeline = engine_pipeline(settings)  # None: the memory engine, this process's BM25 index
-    index = bm25_resource(settings.corpus) if pipeline is None else None
+    pipeline = pipeline_resource(settings)
 
 tokens = analyze_tokens(query.text)
 st.markdown(
@@ -35,14 +33,9 @@ st.markdown(
 )
 k = st.slider("Results to show (k)", 3, 30, 10, key="p1_k")
 labelled = labelled_query(query.text)
-if index is not None:
-    report = bm25_report(index, query.text, k, labelled)
-    passage_text = lambda hit: index.corpus.passages[hit.index].text
-else:
-    with stop_on(EngineError):
-        engine = engine_of(pipeline)
-        report = engine_bm25_report(engine, query.text, pipeline.rank("bm25", query.text, k))
-    passage_text = lambda hit: engine.passage(hit.id).text
+with stop_on(CorpusError, message=lambda exc: f"The corpus could not be loaded: {exc}"), stop_on(EngineError):
+    report = bm25_report(pipeline, query.text, k)
+    texts = {hit.id: pipeline.engine.passage(hit.id).text for hit in report.hits}
 
 if report.unknown_terms:
     st.info("Not in any passage of this corpus, so BM25 cannot use: " + ", ".join(f"`{t}`" for t in report.unknown_terms[:20]))
@@ -53,8 +46,7 @@ if not report.hits:
 st.plotly_chart(contribution_bars(report.hits, report.contributions, presenter),
                 width="stretch", key="p1_chart")
 
-relevant_grade = {p.source: p.grade for p in report.relevant} if index is not None else \
-    dict(labelled.rel if labelled else {})  # an engine's report places no labelled page; its hits are still marked
+relevant_grade = dict(labelled.rel if labelled else {})
 st.subheader(f"BM25 top {len(report.hits)} on `{settings.corpus if len(settings.corpus) < 40 else 'custom'}`")
 matched_terms = set(report.query_terms)
 for hit in report.hits:
@@ -66,7 +58,7 @@ for hit in report.hits:
     st.html(
         f"<div style='margin-bottom:0.8em'><b>{hit.rank}. {link}</b> — {html.escape(hit.section)} "
         f"<small>({marker}score {hit.score:.2f} · <code>{html.escape(hit.source)}</code>)</small><br>"
-        f"<span style='font-size:0.95em'>{segments_to_html(snippet_segments(passage_text(hit), matched_terms))}</span></div>"
+        f"<span style='font-size:0.95em'>{segments_to_html(snippet_segments(texts[hit.id], matched_terms))}</span></div>"
     )
 
 st.subheader("What BM25 missed")
@@ -74,17 +66,16 @@ if labelled is None:
     st.info("This query has no relevance labels, so there is no answer key. Pick an example query in the sidebar "
             "(for instance “python memory management”) to see which answering pages BM25 never reaches.")
     st.stop()
-if index is None:
-    st.info("Placing the labelled pages in BM25's full ranking is not available with this engine.")
-    st.stop()
+with stop_on(EngineError), stop_on(NotAvailable, level="info"):
+    relevant = relevant_pages(pipeline, query.text, labelled)
 rows = [
     {"page": p.source, "title": p.title, "grade": {2: "answers it", 1: "helps"}.get(p.grade, str(p.grade)),
      "BM25 page rank": str(p.page_rank) if p.page_rank is not None else "never retrieved",
      "shares a query word": "yes" if p.shares_terms else "no"}
-    for p in report.relevant
+    for p in relevant
 ]
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-missed = [p for p in report.relevant if p.missed(k)]
+missed = [p for p in relevant if p.missed(k)]
 if not missed:
     st.success(f"Every labelled page is in BM25's top {k} pages for this query: a lexical query, where BM25 does well.")
 for page in missed:

@@ -7,10 +7,9 @@ import streamlit as st
 
 from splade_demo.app.progress import build_notice, ready_index
 from splade_demo.app.resources import (
-    engine_of,
-    engine_pipeline,
     fill_mask_result,
     mlm_resource,
+    pipeline_resource,
     splade_encoder_resource,
     splade_query_encoding,
 )
@@ -21,8 +20,7 @@ from splade_demo.explain.splade_view import PRECISION_CAPTIONS, position_term_gr
 from splade_demo.figures.bert import prediction_bars
 from splade_demo.figures.splade import activation_heatmap, document_term_bars, term_weight_bars
 from splade_demo.models.loading import ModelUnavailable
-from splade_demo.retrieval.engines import EngineError
-from splade_demo.retrieval.pipeline import splade_vector_hits
+from splade_demo.retrieval.pipeline import EngineError
 
 RESULTS = 10  # the query's SPLADE results offered on the document side
 BERT_K = 10
@@ -114,27 +112,23 @@ st.caption("Documents are encoded the same way (up to "
            f"{encoder.max_length} word pieces, {encoder.precision}); a document's score is the dot product "
            "Σ q_t·d_t over the terms it shares with the query.")
 with stop_on(CorpusError, message=lambda exc: f"The corpus could not be loaded: {exc}"), stop_on(EngineError):
-    pipeline = engine_pipeline(settings)  # None: the memory engine, this process's index
-    if pipeline is not None:  # a retrieval engine (Milvus) holds the document vectors
-        index, engine = None, engine_of(pipeline, needs_model=True)
-        hits = pipeline.splade_ranking(encoding.vector, RESULTS)
-    else:
-        index = ready_index(settings)  # never waits: built in the background for every session
-        if index is None:
-            build_notice(settings, key="p4_build")
-            st.stop()
-if index is not None:
-    if index.save_error:
-        st.caption(f"The vectors could not be saved to the cache folder ({index.save_error}); they are kept in memory only.")
-    hits = splade_vector_hits(index, encoding.vector, RESULTS)
+    pipeline = pipeline_resource(settings)
+    if not pipeline.splade_ready():  # never waits: the index is built in the background for every session
+        build_notice(settings, key="p4_build")
+        st.stop()
+    hits = pipeline.splade_ranking(encoding.vector, RESULTS)
+    note = pipeline.engine.index_note()
+if note:
+    st.caption(note)
 if not hits:
     st.info("No passage shares a term with this query's SPLADE vector.")
     st.stop()
 labels = {f"{h.rank}. {h.title} — {h.section} (score {h.score:.2f})": h for h in hits}
 hit = labels[st.selectbox("A passage from this query's SPLADE results", list(labels), key="p4_doc")]
 with stop_on(EngineError):
-    doc_vector = index.doc_vector(hit.index) if index is not None else engine.doc_vector(hit.id)
-    passage_text = index.corpus.passages[hit.index].text if index is not None else engine.passage(hit.id).text
+    doc_vector = pipeline.engine.doc_vector(hit.id)
+    passage_text = pipeline.engine.passage(hit.id).text
+    truncated = pipeline.engine.truncation(hit.id)
 shares = shared_terms(encoding.vector, doc_vector, vocab)
 query_ids = {int(i) for i in encoding.vector.nonzero()[0]}
 doc_bars = term_weights(doc_vector, vocab, top_n, query_ids, hide)
@@ -144,9 +138,8 @@ a, b, c = st.columns(3)
 a.metric("Document non-zero terms", f"{doc_nnz:,}")
 b.metric("Shared with the query", f"{len(shares):,}")
 c.metric("Score Σ q·d", f"{sum(s.contribution for s in shares):.2f}")
-if index is not None and index.truncated[hit.index]:
-    st.caption(f"This passage is {int(index.n_tokens[hit.index]):,} word pieces long; only the first "
-               f"{index.max_length} were encoded.")
+if truncated is not None:
+    st.caption(f"This passage is {truncated:,} word pieces long; only the first {encoder.max_length} were encoded.")
 
 doc_left, doc_right = st.columns([3, 2])
 with doc_left:
@@ -165,7 +158,4 @@ with st.expander("Passage text"):
 # -- Context diff (#15) -----------------------------------------------------------------------
 from splade_demo.app.sections.splade_extras import render_context_diff
 
-if index is None:
-    st.info("The context diff (each vector's top pages) is not available with this engine.")
-    st.stop()
-render_context_diff(query.text, settings.splade_model, settings.precision, vocab, index, splade_query_encoding)
+render_context_diff(query.text, settings.splade_model, settings.precision, vocab, pipeline, splade_query_encoding)

@@ -7,14 +7,13 @@ torch and gensim are imported only when a page first needs them.
 
 from __future__ import annotations
 
-import threading
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from splade_demo.app.progress import wait_for_build
+from splade_demo.app.progress import ready_index, wait_for_build
 from splade_demo.app.results import ResultStore
 from splade_demo.config import Settings
 from splade_demo.data.corpus import Corpus, CorpusError, LabelledQuery, find_labelled, load_corpus, load_queries
@@ -22,38 +21,21 @@ from splade_demo.explain.fill_mask import FillMaskResult, MaskedPosition, predic
 from splade_demo.models.catalog import note_loaded
 from splade_demo.app.download import download_with_progress
 from splade_demo.models.loading import LoadedMLM, load_mlm
+from splade_demo.once import Once
 from splade_demo.retrieval.bm25 import BM25Index
-from splade_demo.retrieval.pipeline import METHODS, Pipeline, Sources
+from splade_demo.retrieval.pipeline import METHODS, EngineError, Pipeline, splade_encoder
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
     from splade_demo.explain.glove import ExpansionComparison, WordNeighbours
     from splade_demo.models.glove_vectors import LoadedVectors
-    from splade_demo.retrieval.engines import Engine
     from splade_demo.retrieval.evaluation import QueryResult
     from splade_demo.retrieval.splade_encoder import SpladeEncoder, SpladeEncoding
     from splade_demo.retrieval.index_build import IndexBuild
     from splade_demo.retrieval.splade_index import SpladeIndex
 
 EVALUATIONS_KEPT = 8  # page 5's evaluations (one per model, precision, corpus...) kept for every session
-T = TypeVar("T")
-
-
-class Once(Generic[T]):
-    """A value loaded once, on first `get()`, by whichever thread asks first (a page or the index build's thread,
-    which must not call Streamlit). A failed load is not kept: the next `get()` tries again."""
-
-    def __init__(self, load: Callable[[], T]) -> None:
-        self._load, self._lock = load, threading.Lock()
-        self._value: T | None = None
-        self._loaded = False
-
-    def get(self) -> T:
-        with self._lock:
-            if not self._loaded:
-                self._value, self._loaded = self._load(), True
-        return self._value  # type: ignore[return-value]
 
 
 # -- the corpus and the labelled queries ------------------------------------------------------
@@ -177,14 +159,8 @@ def _splade_encoder_once(model_name: str, precision: str) -> Once["SpladeEncoder
     fp32 uses the fill-mask model of the same name as it is. int8 and bf16 load the model for themselves and keep
     only their reduced copy, so the fp32 weights do not stay in memory next to it.
     """
-    from splade_demo.retrieval.splade_encoder import SpladeEncoder
-
-    mlm = _mlm_once(model_name) if precision == "fp32" else None
-
-    def load() -> SpladeEncoder:
-        if mlm is not None:
-            return SpladeEncoder(mlm.get(), precision=precision)  # type: ignore[arg-type]
-        encoder = SpladeEncoder(load_mlm(model_name), precision=precision, owns_model=True)  # type: ignore[arg-type]
+    def load() -> "SpladeEncoder":
+        encoder = splade_encoder(model_name, precision, shared=_mlm_once(model_name))
         note_loaded(model_name)
         return encoder
 
@@ -217,49 +193,29 @@ def splade_index_resource(model_name: str, precision: str, corpus_spec: str, cac
 
 
 # -- the pipeline and the evaluation over every labelled query --------------------------------
-@st.cache_resource(show_spinner=False)
 def pipeline_resource(settings: Settings) -> Pipeline:
-    """Every method's ranker for these settings, over the resources above (each loaded on first use)."""
+    """Every method's ranker for these settings, over the engine of SPLADE_DEMO_ENGINE (the memory engine's
+    components are the cached resources above, each loaded on first use). Raises EngineError for a bad
+    SPLADE_DEMO_ENGINE; the engine raises EngineError (or NotAvailable) when it cannot answer."""
+    try:
+        return _pipeline(settings)
+    except ValueError as exc:
+        raise EngineError(f"SPLADE_DEMO_ENGINE is not valid: {exc}") from None
+
+
+@st.cache_resource(show_spinner=False)
+def _pipeline(settings: Settings) -> Pipeline:
     cache_dir = str(settings.cache_dir)
-    return Pipeline(Sources(
+    return Pipeline.from_settings(
+        settings,
         corpus=partial(corpus_resource, settings.corpus),
         bm25=partial(bm25_resource, settings.corpus),
         vectors=partial(glove_resource, settings.glove, cache_dir),
         encoder=partial(splade_encoder_resource, settings.splade_model, settings.precision),
         splade_index=partial(splade_index_resource, settings.splade_model, settings.precision, settings.corpus,
                              cache_dir),
-    ))
-
-
-# -- a retrieval engine (SPLADE_DEMO_ENGINE=milvus:…, #16) ------------------------------------
-def engine_pipeline(settings: Settings) -> Pipeline | None:
-    """The pipeline over the configured engine, or None for the memory engine (the pages' own path).
-
-    Raises EngineError for a bad SPLADE_DEMO_ENGINE (and from rankings), CorpusError for a missing corpus."""
-    from splade_demo.retrieval.engines import EngineError, parse_engine_spec
-
-    try:
-        kind = parse_engine_spec(settings.engine).kind
-    except ValueError as exc:
-        raise EngineError(f"SPLADE_DEMO_ENGINE is not valid: {exc}") from None
-    if kind == "memory":
-        return None
-    return _engine_pipeline_resource(settings)
-
-
-@st.cache_resource(show_spinner=False)
-def _engine_pipeline_resource(settings: Settings) -> Pipeline:
-    """`Pipeline.from_settings` over the engine; its SPLADE encoder is the app's (one copy of the model)."""
-    return Pipeline.from_settings(
-        settings, engine_spec=settings.engine,
-        encoder=partial(splade_encoder_resource, settings.splade_model, settings.precision),
+        splade_ready=partial(ready_index, settings),
     )
-
-
-def engine_of(pipeline: Pipeline, needs_model: bool = False) -> "Engine":
-    """The engine a pipeline ranks through (opened on first use; raises EngineError)."""
-    assert pipeline.sources.engine is not None
-    return pipeline.sources.engine(needs_model)
 
 
 @st.cache_data(max_entries=16, show_spinner="Ranking every labelled query twice…")
@@ -280,23 +236,16 @@ def _evaluation_store() -> ResultStore[dict[str, list["QueryResult"]]]:
 def evaluation_resource(settings: Settings) -> dict[str, list["QueryResult"]]:
     """Per-query metrics of every method over the labelled queries; the first call shows progress.
 
-    GloVe-BM25 is left out when the static vectors cannot be loaded, and over an engine (Milvus' BM25 takes query
-    text, not weighted terms); an engine that cannot answer raises EngineError before any progress is drawn."""
+    A method the pipeline cannot rank by is left out (GloVe-BM25 when the static vectors cannot be loaded, or over
+    an engine whose BM25 takes no weighted terms); an engine that cannot answer raises EngineError before any
+    progress is drawn."""
     from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate
 
     def compute() -> dict[str, list["QueryResult"]]:
-        pipeline = engine_pipeline(settings) or pipeline_resource(settings)
+        pipeline = pipeline_resource(settings)
         pipeline.sources.encoder()  # the model and the index load (with their own messages) before the bar
-        if pipeline.sources.engine is not None:
-            engine_of(pipeline, needs_model=True)
-            methods = [m for m in METHODS if m != "glove-bm25"]
-        else:
-            pipeline.sources.splade_index()
-            try:
-                pipeline.sources.vectors()
-                methods = list(METHODS)
-            except Exception:  # noqa: BLE001 - GloVe is optional here: the table then leaves it out
-                methods = [m for m in METHODS if m != "glove-bm25"]
+        pipeline.splade_ready(wait=True)
+        methods = [m for m in METHODS if pipeline.supports(m)]
         queries = queries_resource()
         bar = st.progress(0.0, text=f"Evaluating {len(queries)} labelled queries (first time only)…")
         results = evaluate(

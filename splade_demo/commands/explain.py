@@ -29,12 +29,13 @@ def run(args: argparse.Namespace) -> dict[str, object] | str:
     doc_id = args.doc.strip()
     if not doc_id:
         raise UsageError("--doc is empty: give a passage id such as library/gc#1")
-    sources = Pipeline.from_settings(load_settings(), args.corpus, progress=TqdmProgress()).sources
+    pipeline = Pipeline.from_settings(load_settings(), args.corpus, progress=TqdmProgress(), engine_spec="memory")
+    local = pipeline.in_process("explain")
     try:
-        passage_index(sources.corpus(), doc_id)  # before any model is loaded
+        passage_index(local.corpus, doc_id)  # before any model is loaded
     except LookupError as exc:
         raise UsageError(str(exc)) from None
-    result = explain(query, doc_id, sources.bm25(), sources.encoder(), sources.splade_index()).as_contract()
+    result = explain(query, doc_id, local.bm25, pipeline.sources.encoder(), local.splade).as_contract()
     return result if args.json else render(result)
 
 

@@ -1,23 +1,23 @@
-"""Page 5's evidence: BM25 vs SPLADE rank changes, and the vocabulary-mismatch wins.
+"""Page 5's evidence: BM25, SPLADE and their fusion side by side, rank changes, and the vocabulary-mismatch wins.
 
-The SPLADE score breakdown itself is `splade_demo.explain.splade_view.shared_terms`."""
+Every ranking comes from the pipeline (`Pipeline.rank_methods`); the SPLADE score breakdown itself is
+`splade_demo.explain.splade_view.shared_terms`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Collection, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
-from splade_demo.retrieval.analyzer import analyze
-from splade_demo.retrieval.bm25 import BM25Index
-from splade_demo.retrieval.pipeline import FUSION_DEPTH, bm25_hits, hybrid_hits, splade_vector_hits
-from splade_demo.retrieval.ranking import Hit
+from splade_demo.explain.labels import grade_mark
+from splade_demo.explain.pages import PageHit, collapse_to_pages
+from splade_demo.explain.splade_view import SharedTerm, shared_terms
+from splade_demo.retrieval.pipeline import COMPARED, Engine, Hit, Pipeline, TermContribution, analyze
 
 if TYPE_CHECKING:
-    from splade_demo.retrieval.engines import Engine
-    from splade_demo.retrieval.pipeline import Pipeline
-    from splade_demo.retrieval.splade_index import SpladeIndex
+    from splade_demo.retrieval.splade_encoder import SpladeEncoding
 
 
 @dataclass(frozen=True)
@@ -42,44 +42,112 @@ def rank_changes(bm25: Sequence[Hit], splade: Sequence[Hit]) -> list[RankChange]
     return [RankChange(h.id, h.title, h.section, h.source, bm25_rank.get(h.id), splade_rank.get(h.id)) for h in seen.values()]
 
 
-def zero_overlap_hits(hits: Sequence[Hit], index: BM25Index, query: str) -> list[Hit]:
+def zero_overlap_hits(hits: Sequence[Hit], engine: Engine, query: str) -> list[Hit]:
     """The hits that share no analysed term with the query: vocabulary-mismatch wins if relevant."""
     terms = set(analyze(query))
-    return [h for h in hits if not terms & set(index.doc_terms(h.index))]
+    return [h for h in hits if not terms & set(engine.doc_terms(h.id))]
+
+
+PAGE_DEPTH = 100  # passages ranked per method before the side by side collapses them to pages
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Page 5's rankings of one query: BM25, SPLADE, their fusion, and how ranks moved."""
+    """Page 5's rankings of one query: BM25, SPLADE, their fusion, how ranks moved, and the same rankings in pages
+    (each method's top `depth` passages collapsed to pages in order of first appearance, as the metrics count them:
+    the best passage stands for its page, with the number of its passages in those `depth`)."""
 
     bm25: list[Hit]
     splade: list[Hit]
     hybrid: list[Hit]
     changes: list[RankChange]
     mismatch_wins: list[Hit]  # SPLADE hits that share no analysed term with the query
+    pages: dict[str, list[PageHit]]  # method -> its top k pages
+    depth: int = PAGE_DEPTH
+
+    def ranking(self, method: str) -> list[Hit]:
+        return {"bm25": self.bm25, "splade": self.splade, "hybrid": self.hybrid}[method]
 
 
-def compare_rankings(bm25: BM25Index, splade_index: "SpladeIndex", query_vector: np.ndarray, query: str,
-                     k: int) -> Comparison:
-    """Rank one query both ways (the SPLADE query vector is encoded once, by the caller)."""
-    lexical = bm25_hits(bm25, query, max(k, FUSION_DEPTH))
-    learned = splade_vector_hits(splade_index, query_vector, max(k, FUSION_DEPTH))
-    return comparison_of(lexical, learned, k, lambda hits: zero_overlap_hits(hits, bm25, query))
+def compare(pipeline: Pipeline, query: str, query_vector: np.ndarray, k: int, depth: int = PAGE_DEPTH) -> Comparison:
+    """Rank one query all three ways, once (the SPLADE query vector is encoded once, by the caller): the top k
+    passages and the top k pages of each method."""
+    deep = pipeline.rank_methods(COMPARED, query, max(k, depth), splade_vector=query_vector)
+    lexical, learned = deep["bm25"][:k], deep["splade"][:k]
+    return Comparison(lexical, learned, deep["hybrid"][:k], rank_changes(lexical, learned),
+                      zero_overlap_hits(learned, pipeline.engine, query),
+                      {m: collapse_to_pages(hits, k) for m, hits in deep.items()}, max(k, depth))
 
 
-def compare_through(pipeline: "Pipeline", engine: "Engine", query_vector: np.ndarray, query: str, k: int) -> Comparison:
-    """`compare_rankings` with both rankings from a pipeline over an engine (Milvus), which also hands out each
-    SPLADE hit's analysed terms."""
-    depth = max(k, FUSION_DEPTH)
-    lexical = pipeline.bm25_ranking(analyze(query), depth)
-    learned = pipeline.splade_ranking(query_vector, depth)
-    terms = set(analyze(query))
-    return comparison_of(lexical, learned, k, lambda hits: [h for h in hits if not terms & set(engine.doc_terms(h.id))])
+@dataclass(frozen=True)
+class SideBySide:
+    """Page 5's three columns for one query: a table per method (None while SPLADE is not ready), the comparison
+    behind them (None likewise), and whether the tables are pages or passages."""
+
+    tables: dict[str, pd.DataFrame | None]
+    comparison: Comparison | None
+    page_level: bool
 
 
-def comparison_of(lexical: list[Hit], learned: list[Hit], k: int,
-                  mismatch: Callable[[list[Hit]], list[Hit]]) -> Comparison:
-    """The comparison of two rankings at least FUSION_DEPTH deep (or complete); `mismatch` picks the wins."""
-    fused = hybrid_hits(lexical[:FUSION_DEPTH], learned[:FUSION_DEPTH], k)
-    lexical, learned = lexical[:k], learned[:k]
-    return Comparison(lexical, learned, fused, rank_changes(lexical, learned), mismatch(learned))
+def ranking_table(rows: Sequence[Hit] | Sequence[PageHit], grades: Mapping[str, int],
+                  wins: Collection[str] = (), mark_wins: bool = False) -> pd.DataFrame:
+    """One column's table: passages (rank, title, section, score, relevant) or pages (the same for each page's
+    best passage, with its page and how many of its passages the ranking holds)."""
+    records = []
+    for row in rows:
+        if isinstance(row, PageHit):
+            record = {"#": row.rank, "title": row.title, "section": row.best_section, "score": round(row.best_score, 3),
+                      "passages": row.passages, "page": row.source}
+        else:
+            record = {"#": row.rank, "title": row.title, "section": row.section, "score": round(row.score, 3)}
+        record["relevant"] = grade_mark(grades.get(row.source))
+        if mark_wins:
+            record["no shared word"] = "⭐" if (row.best_id if isinstance(row, PageHit) else row.id) in wins else ""
+        records.append(record)
+    return pd.DataFrame(records)
+
+
+def side_by_side(pipeline: Pipeline, query: str, query_vector: np.ndarray | None, k: int, page_level: bool = True,
+                 grades: Mapping[str, int] | None = None) -> SideBySide:
+    """BM25, SPLADE and hybrid side by side: the top k pages (each page's best passage, with its passage count among
+    the top PAGE_DEPTH passages) or the top k passages. `query_vector` None: SPLADE is not ready, BM25 alone."""
+    grades = grades or {}
+    if query_vector is None:
+        hits = pipeline.rank("bm25", query, max(k, PAGE_DEPTH) if page_level else k)
+        rows = collapse_to_pages(hits, k) if page_level else hits
+        return SideBySide({"bm25": ranking_table(rows, grades), "splade": None, "hybrid": None}, None, page_level)
+    comparison = compare(pipeline, query, query_vector, k)
+    wins = {h.id for h in comparison.mismatch_wins}
+    tables = {m: ranking_table(comparison.pages[m] if page_level else comparison.ranking(m), grades, wins,
+                               m == "splade") for m in COMPARED}
+    return SideBySide(tables, comparison, page_level)
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """One passage's two scores, term by term: SPLADE's q_t·d_t over shared terms and BM25's idf·tf terms."""
+
+    shares: list[SharedTerm]
+    bm25_rows: list[TermContribution]
+    expansion_terms: list[str]  # shared terms that are not among the query's own word pieces, largest first
+
+    @property
+    def splade_score(self) -> float:
+        return sum(s.contribution for s in self.shares)
+
+    @property
+    def bm25_score(self) -> float:
+        return sum(r.contribution for r in self.bm25_rows)
+
+    @property
+    def bm25_matches(self) -> int:
+        return sum(r.tf > 0 for r in self.bm25_rows)
+
+
+def breakdown(pipeline: Pipeline, query: str, encoding: "SpladeEncoding", doc_id: str, vocab: Sequence[str]) -> Breakdown:
+    """Why one passage scored what it did under each method (the engine hands out its vector, terms and
+    statistics; the formulas are ours)."""
+    shares = shared_terms(encoding.vector, pipeline.engine.doc_vector(doc_id), vocab)
+    own = set(encoding.tokens)
+    return Breakdown(shares, pipeline.engine.bm25_explain(analyze(query), doc_id),
+                     [s.term for s in shares if s.term not in own])

@@ -8,15 +8,12 @@ each vector's dot-product ranking collapsed to pages in order of first appearanc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from splade_demo.explain.pages import PageHit, collapse_to_pages
-from splade_demo.retrieval.ranking import top_k
-
-if TYPE_CHECKING:
-    from splade_demo.retrieval.splade_index import SpladeIndex
+from splade_demo.retrieval.pipeline import Pipeline
 
 DEFAULT_CONTRAST = "python snake care"
 TOP_PAGES = 5
@@ -60,15 +57,14 @@ def term_diff(vector_a: np.ndarray, vector_b: np.ndarray, vocab: Sequence[str]) 
     return gained, lost, shared
 
 
-def top_pages(splade_index: "SpladeIndex", vector: np.ndarray, n_pages: int = TOP_PAGES) -> list[PageHit]:
+def top_pages(pipeline: Pipeline, vector: np.ndarray, n_pages: int = TOP_PAGES) -> list[PageHit]:
     """The first `n_pages` pages of the vector's dot-product ranking (every passage with a positive score)."""
-    hits = top_k(splade_index.scores(vector), splade_index.corpus, len(splade_index.corpus))
-    return collapse_to_pages(hits, n_pages)
+    return collapse_to_pages(pipeline.splade_ranking(vector, len(pipeline.engine)), n_pages)
 
 
-def context_diff(vector_a: np.ndarray, vector_b: np.ndarray, vocab: Sequence[str], splade_index: "SpladeIndex",
+def context_diff(vector_a: np.ndarray, vector_b: np.ndarray, vocab: Sequence[str], pipeline: Pipeline,
                  n_pages: int = TOP_PAGES) -> ContextDiff:
     """Gained, lost and shared terms from A to B, and the top `n_pages` pages of each vector."""
     gained, lost, shared = term_diff(vector_a, vector_b, vocab)
-    return ContextDiff(gained, lost, shared, top_pages(splade_index, vector_a, n_pages),
-                       top_pages(splade_index, vector_b, n_pages))
+    return ContextDiff(gained, lost, shared, top_pages(pipeline, vector_a, n_pages),
+                       top_pages(pipeline, vector_b, n_pages))

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-import numpy as np
-
-from splade_demo.retrieval.analyzer import analyze, analyze_tokens
-from splade_demo.retrieval.bm25 import BM25Index, TermContribution, explain_terms
 from splade_demo.data.corpus import LabelledQuery
-from splade_demo.retrieval.ranking import Hit, pages_in_order, top_k
+from splade_demo.retrieval.pipeline import Hit, Pipeline, TermContribution, analyze, analyze_tokens, pages_in_order
 
-if TYPE_CHECKING:
-    from splade_demo.retrieval.engines import Engine
+PLACING = "Placing the labelled pages in BM25's full ranking"
 
 
 @dataclass(frozen=True)
@@ -38,39 +32,29 @@ class BM25Report:
     query_terms: list[str]
     hits: list[Hit]
     contributions: dict[int, list[TermContribution]]  # passage index -> per-term shares
-    relevant: list[RelevantPage]
     unknown_terms: list[str]  # query terms that occur in no passage
 
 
-def bm25_report(index: BM25Index, query: str, k: int, labelled: LabelledQuery | None = None) -> BM25Report:
-    """Rank with BM25, explain the top k, and place every labelled page."""
+def bm25_report(pipeline: Pipeline, query: str, k: int) -> BM25Report:
+    """Rank with BM25 through the pipeline's engine, and explain each of the top k term by term."""
     terms = analyze(query)
-    scores = index.score(terms)
-    hits = top_k(scores, index.corpus, k)
-    contributions = {hit.index: index.explain(terms, hit.index) for hit in hits}
-    relevant: list[RelevantPage] = []
-    if labelled is not None:
-        full_pages = pages_in_order(top_k(scores, index.corpus, int(np.count_nonzero(scores))))
-        titles = {p.source: p.title for p in index.corpus.passages}
-        for source, grade in sorted(labelled.rel.items(), key=lambda pair: -pair[1]):
-            if source not in titles:
-                continue
-            rank = full_pages.index(source) + 1 if source in full_pages else None
-            relevant.append(
-                RelevantPage(source, titles[source], grade, rank, bool(set(terms) & index.page_vocabulary(source)),
-                             tuple(index.page_terms(source)))
-            )
-    surfaces = {token.term: token.surface for token in analyze_tokens(query) if token.term}
-    unknown = [surfaces.get(t, t) for t in dict.fromkeys(terms) if index.idf(t) == 0.0]
-    return BM25Report(terms, hits, contributions, relevant, unknown)
-
-
-def engine_bm25_report(engine: "Engine", query: str, hits: list[Hit]) -> BM25Report:
-    """`bm25_report` for hits ranked by an engine: each hit explained by our formula over the passage's analysed
-    terms and the engine's statistics. The labelled pages are not placed (that needs the whole corpus here)."""
-    terms = analyze(query)
+    hits = pipeline.rank("bm25", query, k)
+    engine = pipeline.engine
+    contributions = {hit.index: engine.bm25_explain(terms, hit.id) for hit in hits}
     stats = engine.bm25_stats(terms)
-    contributions = {hit.index: explain_terms(terms, engine.doc_terms(hit.id), stats.idf, stats.avgdl) for hit in hits}
     surfaces = {token.term: token.surface for token in analyze_tokens(query) if token.term}
     unknown = [surfaces.get(t, t) for t in dict.fromkeys(terms) if stats.idf.get(t, 0.0) == 0.0]
-    return BM25Report(terms, hits, contributions, [], unknown)
+    return BM25Report(terms, hits, contributions, unknown)
+
+
+def relevant_pages(pipeline: Pipeline, query: str, labelled: LabelledQuery) -> list[RelevantPage]:
+    """Every labelled page placed in BM25's full page ranking (best grade first). Needs every passage's score:
+    `NotAvailable` with an engine that ranks elsewhere."""
+    index = pipeline.in_process(PLACING).bm25
+    terms = analyze(query)
+    full_pages = pages_in_order(pipeline.bm25_ranking(terms, len(index.corpus)))
+    titles = {p.source: p.title for p in index.corpus.passages}
+    return [RelevantPage(source, titles[source], grade,
+                         full_pages.index(source) + 1 if source in full_pages else None,
+                         bool(set(terms) & index.page_vocabulary(source)), tuple(index.page_terms(source)))
+            for source, grade in sorted(labelled.rel.items(), key=lambda pair: -pair[1]) if source in titles]

@@ -27,6 +27,7 @@ class PageHit:
     best_id: str  # that passage's id
     best_score: float  # and its score
     ids: tuple[str, ...]  # all the page's passages in the ranking, in ranking order
+    best_section: str = ""  # the best passage's section
 
 
 def collapse_to_pages(hits: Sequence[Hit], n_pages: int | None = None) -> list[PageHit]:
@@ -39,7 +40,7 @@ def collapse_to_pages(hits: Sequence[Hit], n_pages: int | None = None) -> list[P
     for hit in hits:
         first.setdefault(hit.source, hit)
         ids.setdefault(hit.source, []).append(hit.id)
-    pages = [PageHit(rank, source, h.title, len(ids[source]), h.rank, h.id, h.score, tuple(ids[source]))
+    pages = [PageHit(rank, source, h.title, len(ids[source]), h.rank, h.id, h.score, tuple(ids[source]), h.section)
              for rank, (source, h) in enumerate(first.items(), start=1)]
     return pages if n_pages is None else pages[: max(0, n_pages)]
 

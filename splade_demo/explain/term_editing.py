@@ -13,19 +13,14 @@ from typing import TYPE_CHECKING, Collection, Mapping, Sequence
 
 import numpy as np
 
-from splade_demo.retrieval.analyzer import analyze
-from splade_demo.retrieval.bm25 import BM25Index, query_weights
 from splade_demo.data.corpus import LabelledQuery
-from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate_rankings
 from splade_demo.explain.pages import PageHit, collapse_to_pages
-from splade_demo.retrieval.ranking import Hit, top_k
-from splade_demo.retrieval.pipeline import FUSION_DEPTH, hybrid_hits
+from splade_demo.retrieval.bm25 import query_weights
+from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate_rankings
+from splade_demo.retrieval.pipeline import COMPARED, Hit, Pipeline, analyze
 
 if TYPE_CHECKING:
     from splade_demo.retrieval.splade_encoder import SpladeEncoding
-    from splade_demo.retrieval.splade_index import SpladeIndex
-
-METHODS: tuple[str, ...] = ("bm25", "splade", "hybrid")
 
 
 def vocab_id(vocab: Sequence[str], term: str) -> int:
@@ -117,14 +112,10 @@ class Reranking:
     ndcg: dict[str, float] | None  # method -> nDCG@10 for a labelled query, else None
 
 
-def rerank(query: EditableQuery, bm25: BM25Index, splade_index: "SpladeIndex", k: int = 10,
+def rerank(query: EditableQuery, pipeline: Pipeline, vocab_size: int, k: int = 10,
            labelled: LabelledQuery | None = None) -> Reranking:
     """Rank with the edited query as `evaluate` does (EVAL_DEPTH passages, hybrid over FUSION_DEPTH of each)."""
-    corpus = bm25.corpus
-    lexical = top_k(bm25.score(query.bm25), corpus, EVAL_DEPTH)
-    learned = top_k(splade_index.scores(query.splade_vector(splade_index.matrix.shape[1])), corpus, EVAL_DEPTH)
-    deep = {"bm25": lexical, "splade": learned,
-            "hybrid": hybrid_hits(lexical[:FUSION_DEPTH], learned[:FUSION_DEPTH], EVAL_DEPTH)}
+    deep = pipeline.rank_query(COMPARED, query.bm25, query.splade_vector(vocab_size), EVAL_DEPTH)
     return Reranking(
         hits={m: ranked[:k] for m, ranked in deep.items()},
         pages={m: collapse_to_pages(ranked, k) for m, ranked in deep.items()},

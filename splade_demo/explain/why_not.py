@@ -7,13 +7,20 @@ BM25 formula (Robertson & Zaragoza 2009, eq. 3.34, Lucene's idf) with each numbe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
-from splade_demo.data.corpus import Corpus
-from splade_demo.explain.pages import PageHit, best_passage
-from splade_demo.explain.score_explanation import BM25Term
+from splade_demo.data.corpus import Corpus, LabelledQuery
+from splade_demo.explain.pages import PageHit, collapse_to_pages, page_passages
+from splade_demo.explain.score_explanation import BM25Term, Explanation, explain_scores, own_word_pieces
+from splade_demo.retrieval.evaluation import EVAL_DEPTH
+from splade_demo.retrieval.pipeline import Pipeline, analyze
+
+if TYPE_CHECKING:
+    from splade_demo.retrieval.splade_encoder import SpladeEncoder, SpladeEncoding
+
+FEATURE = "Explaining any labelled page"  # what needs every passage's score in this process
 
 PAGE_DEPTH = 10  # a page "missed" by a method is outside its top 10 pages (the depth of nDCG@10 and R@10)
 
@@ -47,12 +54,44 @@ def default_choice(choices: Sequence[PageChoice]) -> int:
     return next((i for i, c in enumerate(choices) if c.bm25_misses), 0)
 
 
-def page_best_passage(splade_scores: np.ndarray, bm25_scores: np.ndarray, corpus: Corpus, source: str) -> int | None:
-    """The page's best passage: highest SPLADE score, or highest BM25 score when SPLADE gives the page nothing."""
-    best = best_passage(splade_scores, corpus, source)
-    if best is not None and splade_scores[best] <= 0:
-        best = best_passage(bm25_scores, corpus, source)
-    return best
+@dataclass(frozen=True)
+class WhyNot:
+    """What the section offers for one query: the corpus (to find passages by title) and the labelled pages."""
+
+    corpus: Corpus
+    choices: list[PageChoice]
+
+
+def why_not(pipeline: Pipeline, query: str, query_vector: np.ndarray, labelled: LabelledQuery | None) -> WhyNot:
+    """The labelled pages with their page ranks among each method's top EVAL_DEPTH passages (as the metrics
+    count them). Needs every passage's score: `NotAvailable` with an engine that ranks elsewhere."""
+    corpus = pipeline.in_process(FEATURE).corpus
+    ranked = pipeline.rank_methods(("bm25", "splade"), query, EVAL_DEPTH, splade_vector=query_vector)
+    return WhyNot(corpus, page_choices(labelled.rel if labelled else {}, corpus,
+                                       collapse_to_pages(ranked["bm25"]), collapse_to_pages(ranked["splade"])))
+
+
+def page_best_passage(pipeline: Pipeline, query: str, query_vector: np.ndarray, corpus: Corpus,
+                      source: str) -> int | None:
+    """The page's best passage: highest SPLADE score, or highest BM25 score when SPLADE gives the page nothing
+    (ties: corpus order); None when the corpus has no such page."""
+    members = page_passages(corpus, source)
+    if not members:
+        return None
+    ids = [corpus.passages[i].id for i in members]
+    scores = pipeline.engine.splade_scores(query_vector, ids)
+    if scores.max() <= 0:
+        scores = pipeline.engine.bm25_scores(analyze(query), ids)
+    return members[int(np.argmax(scores))]  # argmax returns the first maximum: corpus order
+
+
+def explain_passage(pipeline: Pipeline, query: str, doc_index: int, encoder: "SpladeEncoder",
+                    encoding: "SpladeEncoding") -> Explanation:
+    """One passage's score under BM25, SPLADE and the hybrid, term by term, retrieved or not."""
+    local = pipeline.in_process(FEATURE)
+    own = own_word_pieces(encoding, encoder.loaded.tokenizer.all_special_ids)
+    return explain_scores(query, doc_index, local.bm25, analyze(query), local.splade, encoding.vector, own,
+                          encoder.vocab)
 
 
 def find_by_title(corpus: Corpus, text: str, limit: int = 50) -> list[int]:

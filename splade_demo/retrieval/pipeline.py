@@ -1,38 +1,52 @@
 """The one retrieval pipeline: the rankers bm25 | glove-bm25 | splade | hybrid of one corpus under one settings.
 
-The CLI builds it from settings (`Pipeline.from_settings`); the app builds it from its cached resources and caches
-it. Each component (corpus, BM25 index, GloVe vectors, SPLADE encoder and index) is loaded when a method first
-needs it, so BM25 never waits for a model. The choice of method is made here and nowhere else: `rank_methods`.
+Every ranking, score and explanation input goes through one `Engine` (`retrieval/engines/`): the in-process
+`MemoryEngine` by default, or Milvus (SPLADE_DEMO_ENGINE). `Pipeline.from_settings` chooses the engine and
+builds the loaders it needs; the app passes its cached loaders instead. Components load when a method first
+needs them, so BM25 never waits for a model. The choice of method is made here and nowhere else: `rank_query`.
+
+`app/`, `views/`, `explain/` and `commands/` reach retrieval through this module and the public types it
+re-exports below.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Literal, Mapping, Sequence, TypeVar, get_args
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Literal, Mapping, Sequence, get_args
+
+import numpy as np
 
 from splade_demo.config import Settings
 from splade_demo.data.corpus import Corpus, load_corpus
-from splade_demo.retrieval.analyzer import analyze
-from splade_demo.retrieval.bm25 import BM25Index
+from splade_demo.models.glove_vectors import load_vectors
+from splade_demo.models.loading import LoadedMLM, load_mlm
+from splade_demo.once import Once
+from splade_demo.retrieval.analyzer import analyze, analyze_tokens
+from splade_demo.retrieval.bm25 import BM25Index, TermContribution
+from splade_demo.retrieval.engines import Engine, EngineError, NotAvailable, parse_engine_spec
+from splade_demo.retrieval.engines.memory import MemoryEngine
+from splade_demo.retrieval.engines.opener import LazyMilvus
 from splade_demo.retrieval.fusion import reciprocal_rank_fusion
-from splade_demo.retrieval.ranking import Hit, top_k
+from splade_demo.retrieval.glove_expansion import expand_query
+from splade_demo.retrieval.ranking import Hit, pages_in_order
 
 if TYPE_CHECKING:
-    import numpy as np
     from gensim.models import KeyedVectors
 
-    from splade_demo.retrieval.engines.opener import EngineOpener
     from splade_demo.retrieval.splade_encoder import EncodeProgress, SpladeEncoder
     from splade_demo.retrieval.splade_index import SpladeIndex
 
+__all__ = ["Engine", "EngineError", "NotAvailable", "Hit", "TermContribution", "MemoryEngine", "Pipeline",
+           "Sources", "METHODS", "COMPARED", "FUSION_DEPTH", "analyze", "analyze_tokens", "pages_in_order",
+           "parse_engine_spec", "splade_encoder"]
+
 Method = Literal["bm25", "glove-bm25", "splade", "hybrid"]
 METHODS: tuple[str, ...] = get_args(Method)
+COMPARED: tuple[str, ...] = ("bm25", "splade", "hybrid")  # what page 5 and term editing set side by side
 FUSION_DEPTH = 100  # passages from each ranking that reciprocal rank fusion sees
 GLOVE_NEIGHBOURS = 3  # neighbours added per query word by glove-bm25
 GLOVE_WEIGHT = 0.5  # scale of the neighbours' similarity weights
-
-T = TypeVar("T")
 
 
 def parse_method(method: str) -> Method:
@@ -42,30 +56,6 @@ def parse_method(method: str) -> Method:
     return method  # type: ignore[return-value]
 
 
-def bm25_hits(index: BM25Index, query: str, k: int) -> list[Hit]:
-    """The top k passages by BM25 (Robertson & Zaragoza 2009; see `bm25.py`)."""
-    return top_k(index.score(analyze(query)), index.corpus, k)
-
-
-def glove_bm25_hits(
-    index: BM25Index, vectors: "KeyedVectors", query: str, k: int, n: int = GLOVE_NEIGHBOURS, weight: float = GLOVE_WEIGHT
-) -> list[Hit]:
-    """The top k passages by BM25 over the GloVe-expanded query (`glove_expansion.py`)."""
-    from splade_demo.retrieval.glove_expansion import expand_query
-
-    return top_k(index.score(expand_query(query, vectors, n=n, weight=weight)), index.corpus, k)
-
-
-def splade_hits(encoder: "SpladeEncoder", index: "SpladeIndex", query: str, k: int) -> list[Hit]:
-    """The top k passages by SPLADE: the query encoded, then `splade_vector_hits`."""
-    return splade_vector_hits(index, encoder.encode_query(query).vector, k)
-
-
-def splade_vector_hits(index: "SpladeIndex", query_vector: "np.ndarray", k: int) -> list[Hit]:
-    """The top k passages for an already encoded SPLADE query (score: the dot product q·d)."""
-    return top_k(index.scores(query_vector), index.corpus, k)
-
-
 def hybrid_hits(bm25: list[Hit], splade: list[Hit], k: int) -> list[Hit]:
     """Reciprocal rank fusion (k = 60) of two rankings by passage id, each cut at FUSION_DEPTH by the caller."""
     by_id = {hit.id: hit for hit in [*splade, *bm25]}
@@ -73,68 +63,34 @@ def hybrid_hits(bm25: list[Hit], splade: list[Hit], k: int) -> list[Hit]:
     return [replace(by_id[doc_id], rank=rank, score=score) for rank, (doc_id, score) in enumerate(fused[:k], start=1)]
 
 
+def splade_encoder(name: str, precision: str, shared: Callable[[], LoadedMLM] | None = None) -> "SpladeEncoder":
+    """The one recipe for a SPLADE encoder: at fp32 over the `shared` fill-mask model when given; otherwise (int8,
+    bf16, or nothing shared) it loads the model for itself and keeps only its own copy."""
+    from splade_demo.retrieval.splade_encoder import SpladeEncoder  # imports torch: only once SPLADE is used
+
+    if shared is not None and precision == "fp32":
+        return SpladeEncoder(shared(), precision="fp32")
+    return SpladeEncoder(load_mlm(name), precision=precision, owns_model=True)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class Sources:
-    """Where the pipeline gets each component: zero-argument loaders, called when a method needs the component.
+    """What the pipeline ranks with: one engine, and loaders for the SPLADE encoder and the static vectors."""
 
-    A loader may cache (the CLI's load once; the app's are its `st.cache_resource` functions).
-    """
-
-    corpus: Callable[[], Corpus]
-    bm25: Callable[[], BM25Index]
-    vectors: Callable[[], "KeyedVectors"]
+    engine: Engine
     encoder: Callable[[], "SpladeEncoder"]
-    splade_index: Callable[[], "SpladeIndex"]
-    engine: "EngineOpener | None" = None  # a retrieval engine (Milvus) instead of the in-process indexes
+    vectors: Callable[[], "KeyedVectors"]
 
 
-def _once(load: Callable[[], T]) -> Callable[[], T]:
-    """`load`, called at most once (thread-safe); later calls return its result."""
-    lock, result = threading.Lock(), []
-
-    def loaded() -> T:
-        with lock:
-            if not result:
-                result.append(load())
-            return result[0]
-
-    return loaded
-
-
-def _missing(what: str) -> Callable[[], T]:
-    def fail() -> T:
+def _missing(what: str) -> Callable[[], object]:
+    def fail() -> object:
         raise ValueError(f"this pipeline was built without {what}")
 
     return fail
 
 
-def sources_from_settings(settings: Settings, corpus_spec: str | None = None,
-                          progress: "EncodeProgress | None" = None) -> Sources:
-    """Loaders for the command line: each component loaded once, on first use; `progress` hears an index build."""
-
-    def vectors() -> "KeyedVectors":
-        from splade_demo.models.glove_vectors import load_vectors
-
-        return load_vectors(settings.glove, settings.cache_dir)
-
-    def encoder() -> "SpladeEncoder":
-        from splade_demo.models.loading import load_mlm
-        from splade_demo.retrieval.splade_encoder import SpladeEncoder
-
-        return SpladeEncoder(load_mlm(settings.splade_model), precision=settings.precision, owns_model=True)
-
-    def splade_index() -> "SpladeIndex":
-        from splade_demo.retrieval.splade_index import load_or_build_index
-
-        return load_or_build_index(get_encoder(), get_corpus(), settings.cache_dir, progress=progress)
-
-    get_corpus = _once(lambda: load_corpus(corpus_spec or settings.corpus))
-    get_encoder = _once(encoder)
-    return Sources(get_corpus, _once(lambda: BM25Index(get_corpus())), _once(vectors), get_encoder, _once(splade_index))
-
-
 class Pipeline:
-    """Every method's ranker over one corpus; glove-bm25 adds `glove_neighbours` per word at `glove_weight`."""
+    """Every method's ranker over one engine; glove-bm25 adds `glove_neighbours` per word at `glove_weight`."""
 
     def __init__(self, sources: Sources, glove_neighbours: int = GLOVE_NEIGHBOURS,
                  glove_weight: float = GLOVE_WEIGHT) -> None:
@@ -144,55 +100,92 @@ class Pipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings, corpus_spec: str | None = None,
-                      progress: "EncodeProgress | None" = None, engine_spec: str | None = None,
-                      encoder: "Callable[[], SpladeEncoder] | None" = None) -> "Pipeline":
-        """The CLI's pipeline: in-process indexes, or the engine of SPLADE_DEMO_ENGINE / `engine_spec` (Milvus);
-        `encoder` loads an engine pipeline's SPLADE encoder from elsewhere (the app's cached one)."""
-        from splade_demo.retrieval.engines import parse_engine_spec
-
+                      progress: "EncodeProgress | None" = None, engine_spec: str | None = None, *,
+                      corpus: Callable[[], Corpus] | None = None, bm25: Callable[[], BM25Index] | None = None,
+                      encoder: Callable[[], "SpladeEncoder"] | None = None,
+                      splade_index: Callable[[], "SpladeIndex"] | None = None,
+                      splade_ready: Callable[[], "SpladeIndex | None"] | None = None,
+                      vectors: Callable[[], "KeyedVectors"] | None = None) -> "Pipeline":
+        """The pipeline of SPLADE_DEMO_ENGINE (or `engine_spec`): each component loaded once, on first use, unless
+        a loader is given (the app's cached ones; `splade_ready` hands out the index without waiting).
+        `progress` hears an index build. Raises ValueError for a bad engine spec."""
         spec = parse_engine_spec(engine_spec or settings.engine)
-        if spec.kind == "memory":
-            return cls(sources_from_settings(settings, corpus_spec, progress))
-        from splade_demo.retrieval.engines.opener import engine_sources
+        corpus_name = corpus_spec or settings.corpus
+        get_encoder = encoder or Once(lambda: splade_encoder(settings.splade_model, settings.precision))
+        get_vectors = vectors or Once(lambda: load_vectors(settings.glove, settings.cache_dir))
+        if spec.kind != "memory":
+            return cls(Sources(LazyMilvus(spec, corpus_name, Path(settings.cache_dir), get_encoder),
+                               get_encoder, get_vectors))
+        get_corpus = corpus or Once(lambda: load_corpus(corpus_name))
 
-        return cls(engine_sources(settings, spec, corpus_spec, encoder=encoder))
+        def build_index() -> "SpladeIndex":
+            from splade_demo.retrieval.splade_index import load_or_build_index  # imports torch
+
+            return load_or_build_index(get_encoder(), get_corpus(), settings.cache_dir, progress=progress)
+
+        engine = MemoryEngine(get_corpus, splade_index or Once(build_index),
+                              bm25 or Once(lambda: BM25Index(get_corpus())), ready=splade_ready)
+        return cls(Sources(engine, get_encoder, get_vectors))
 
     @classmethod
     def from_components(cls, bm25: BM25Index, encoder: "SpladeEncoder | None" = None,
                         splade_index: "SpladeIndex | None" = None, vectors: "KeyedVectors | None" = None) -> "Pipeline":
         """A pipeline over components already built (the corpus is the BM25 index's); missing ones raise on use."""
-        def given(component: T | None, what: str) -> Callable[[], T]:
-            return (lambda: component) if component is not None else _missing(what)
+        engine = MemoryEngine(bm25.corpus, splade_index if splade_index is not None else _missing("a SPLADE index"),
+                              bm25)
+        return cls(Sources(engine, (lambda: encoder) if encoder is not None else _missing("a SPLADE encoder"),
+                           (lambda: vectors) if vectors is not None else _missing("static vectors")))
 
-        return cls(Sources(lambda: bm25.corpus, lambda: bm25, given(vectors, "static vectors"),
-                           given(encoder, "a SPLADE encoder"), given(splade_index, "a SPLADE index")))
+    @property
+    def engine(self) -> Engine:
+        return self.sources.engine
 
     def with_expansion(self, n: int, weight: float) -> "Pipeline":
         """The same components, with glove-bm25 adding `n` neighbours per word at `weight`."""
         return Pipeline(self.sources, n, weight)
 
+    def splade_ready(self, wait: bool = False) -> bool:
+        """Can SPLADE rank now (False while the document vectors are built)? `wait`: load or build them first."""
+        return self.engine.splade_ready(wait)
+
+    def in_process(self, feature: str) -> MemoryEngine:
+        """The corpus and its indexes in this process, for what needs every passage's score; `NotAvailable`
+        (one sentence naming `feature`) with an engine that ranks elsewhere."""
+        return self.engine.in_process(feature)
+
     def rank(self, method: str, query: str, k: int = 10) -> list[Hit]:
         """The top k passages for `query` by one method."""
         return self.rank_methods([method], query, k)[method]
 
-    def rank_methods(self, methods: Sequence[str], query: str, k: int) -> dict[str, list[Hit]]:
-        """The top k of each method. BM25 and SPLADE rank the query once each, and the hybrid fuses those rankings."""
+    def rank_methods(self, methods: Sequence[str], query: str, k: int,
+                     splade_vector: np.ndarray | None = None) -> dict[str, list[Hit]]:
+        """The top k of each method for a query text (`splade_vector`: its SPLADE vector, already encoded)."""
+        vector = (lambda: splade_vector) if splade_vector is not None else \
+            (lambda: self.sources.encoder().encode_query(query).vector)
+        return self.rank_query(methods, analyze(query), vector, k, text=query)
+
+    def rank_query(self, methods: Sequence[str], bm25_terms: Sequence[str] | Mapping[str, float],
+                   splade_vector: "np.ndarray | Callable[[], np.ndarray]", k: int, text: str = "") -> dict[str, list[Hit]]:
+        """The top k of each method for a query as the methods see it: BM25's analysed (or weighted) terms and the
+        SPLADE vector q (or its loader). BM25 and SPLADE rank once each; the hybrid fuses their top FUSION_DEPTH.
+        glove-bm25 expands `text`."""
         chosen = [parse_method(m) for m in methods]
         depth = max(k, FUSION_DEPTH) if "hybrid" in chosen else k
         base: dict[str, list[Hit]] = {}
 
         def ranked(method: str) -> list[Hit]:
             if method not in base:
-                base[method] = (self.bm25_ranking(analyze(query), depth) if method == "bm25" else
-                                self.splade_ranking(self.sources.encoder().encode_query(query).vector, depth))
+                if method == "bm25":
+                    base[method] = self.bm25_ranking(bm25_terms, depth)
+                else:
+                    vector = splade_vector() if callable(splade_vector) else splade_vector
+                    base[method] = self.splade_ranking(vector, depth)
             return base[method]
 
         results: dict[str, list[Hit]] = {}
         for method in chosen:
             if method == "glove-bm25":
-                from splade_demo.retrieval.glove_expansion import expand_query
-
-                terms = expand_query(query, self.sources.vectors(), n=self.glove_neighbours, weight=self.glove_weight)
+                terms = expand_query(text, self.sources.vectors(), n=self.glove_neighbours, weight=self.glove_weight)
                 results[method] = self.bm25_ranking(terms, k)
             elif method == "hybrid":
                 results[method] = hybrid_hits(ranked("bm25")[:FUSION_DEPTH], ranked("splade")[:FUSION_DEPTH], k)
@@ -201,18 +194,25 @@ class Pipeline:
         return results
 
     def bm25_ranking(self, terms: Sequence[str] | Mapping[str, float], k: int) -> list[Hit]:
-        """The top k passages by BM25 for analysed (or weighted) query terms, from the engine or in process."""
-        if self.sources.engine is not None:
-            return self.sources.engine(False).search_bm25(terms, k)
-        return top_k(self.sources.bm25().score(terms), self.sources.corpus(), k)
+        """The top k passages by BM25 for analysed (or weighted) query terms."""
+        return self.engine.search_bm25(terms, k)
 
-    def splade_ranking(self, query_vector: "np.ndarray", k: int) -> list[Hit]:
-        """The top k passages for an encoded SPLADE query (score q·d), from the engine or in process."""
-        if self.sources.engine is not None:
-            return self.sources.engine(True).search_splade(query_vector, k)
-        return splade_vector_hits(self.sources.splade_index(), query_vector, k)
+    def splade_ranking(self, query_vector: np.ndarray, k: int) -> list[Hit]:
+        """The top k passages for an encoded SPLADE query (score q·d)."""
+        return self.engine.search_splade(query_vector, k)
 
     def ranker(self, methods: Sequence[str], k: int) -> Callable[[str], Mapping[str, list[Hit]]]:
         """`query -> {method: top k}` for the evaluation loop (`evaluation.evaluate`)."""
         return lambda query: self.rank_methods(methods, query, k)
 
+    def supports(self, method: str) -> bool:
+        """Can this pipeline rank by `method` (its engine and models allow it)? Tried on a one-word query."""
+        try:
+            self.rank(method, "memory", 1)
+        except NotAvailable:
+            return False
+        except EngineError:
+            raise
+        except Exception:  # noqa: BLE001 - a component that cannot load (GloVe vectors): the method is left out
+            return False
+        return True

@@ -101,12 +101,13 @@ class SpladeIndex:
     def __len__(self) -> int:
         return self.matrix.shape[0]
 
-    def scores(self, query_vector: np.ndarray) -> np.ndarray:
-        """score(q, d) = sum_t q_t d_t for every document (float64)."""
+    def scores(self, query_vector: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """score(q, d) = sum_t q_t d_t for every document, or for the documents at `rows` (float64)."""
         q = np.asarray(query_vector, dtype=np.float64).ravel()
         if q.shape[0] != self.matrix.shape[1]:
             raise ValueError(f"the query vector has {q.shape[0]} dimensions; the index has {self.matrix.shape[1]}")
-        return np.asarray(self.matrix @ q, dtype=np.float64).ravel()
+        matrix = self.matrix if rows is None else self.matrix[np.asarray(rows, dtype=np.int64)]
+        return np.asarray(matrix @ q, dtype=np.float64).ravel()
 
     def doc_vector(self, index: int) -> np.ndarray:
         """Document `index`'s vector as a dense float32 array (vocab,)."""

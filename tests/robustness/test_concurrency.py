@@ -23,6 +23,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from splade_demo.app import resources
+from splade_demo.retrieval import pipeline as pipeline_module
 from splade_demo.app.state import MASKED_WORDS
 from splade_demo.explain import fill_mask
 from splade_demo.config import load_settings
@@ -152,7 +153,8 @@ def test_eight_sessions_at_once_match_one_at_a_time(tiny_env: Path, router: Path
                                                     concurrent_apptests: None) -> None:
     loads: list[str] = []
     real_load = resources.load_mlm
-    monkeypatch.setattr(resources, "load_mlm", lambda name: loads.append(name) or real_load(name))
+    for module in (resources, pipeline_module):  # the fill-mask model; the SPLADE encoder's own copy (int8, bf16)
+        monkeypatch.setattr(module, "load_mlm", lambda name: loads.append(name) or real_load(name))
     st.cache_resource.clear()  # a cold start: the eight sessions race to load the model and build the index
     st.cache_data.clear()
     forget_loaded()  # the sidebar's "loaded" status follows the cleared cache

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from splade_demo.data.corpus import LabelledQuery, load_corpus
-from splade_demo.explain.comparison import compare_rankings, rank_changes, zero_overlap_hits
+from splade_demo.explain.comparison import compare, rank_changes, side_by_side, zero_overlap_hits
+from splade_demo.explain.pages import collapse_to_pages
 from splade_demo.explain.splade_view import shared_terms
 from splade_demo.models.loading import load_mlm
 from splade_demo.retrieval.bm25 import BM25Index
@@ -41,16 +42,37 @@ def test_the_breakdown_sums_to_the_splade_score(encoder: SpladeEncoder, tiny_cor
 def test_compare_rankings_and_mismatch_wins(encoder: SpladeEncoder, tiny_corpus_path: Path) -> None:
     corpus = load_corpus(str(tiny_corpus_path))
     bm25, index = BM25Index(corpus), build_index(encoder, corpus)
+    pipeline = Pipeline.from_components(bm25, encoder, index)
     query = "python memory management"
-    result = compare_rankings(bm25, index, encoder.encode_query(query).vector, query, k=3)
+    result = compare(pipeline, query, encoder.encode_query(query).vector, k=3)
     assert len(result.splade) <= 3 and len(result.bm25) <= 3 and len(result.hybrid) <= 3
-    assert [h.id for h in result.mismatch_wins] == [h.id for h in zero_overlap_hits(result.splade, bm25, query)]
+    assert result.ranking("hybrid") == pipeline.rank("hybrid", query, 3)
+    assert [h.id for h in result.mismatch_wins] == [h.id for h in zero_overlap_hits(result.splade, pipeline.engine, query)]
     # The GC passage says "garbage collector", never "python", "memory" or "management".
     shares_nothing = {h.id for h in result.splade if not {"python", "memori", "manag"} & set(bm25.doc_terms(h.index))}
     assert {h.id for h in result.mismatch_wins} == shares_nothing
     for change in result.changes:
         assert change.bm25_rank == next((h.rank for h in result.bm25 if h.id == change.id), None)
         assert change.splade_rank == next((h.rank for h in result.splade if h.id == change.id), None)
+
+
+def test_the_side_by_side_lists_pages_by_default(encoder: SpladeEncoder, tiny_corpus_path: Path) -> None:
+    corpus = load_corpus(str(tiny_corpus_path))
+    pipeline = Pipeline.from_components(BM25Index(corpus), encoder, build_index(encoder, corpus))
+    query = "python memory management"
+    vector = encoder.encode_query(query).vector
+    pages = side_by_side(pipeline, query, vector, 3, grades={"c-api/memory": 2})
+    passages = side_by_side(pipeline, query, vector, 3, page_level=False)
+    for method in ("bm25", "splade", "hybrid"):
+        table, deep = pages.tables[method], pipeline.rank(method, query, 100)
+        assert list(table["page"]) == [p.source for p in collapse_to_pages(deep, 3)]  # each page once
+        assert table["page"].is_unique
+        assert list(table["passages"]) == [sum(h.source == s for h in deep) for s in table["page"]]
+        assert list(passages.tables[method]["title"]) == [h.title for h in pipeline.rank(method, query, 3)]
+    assert set(pages.tables["splade"].loc[pages.tables["splade"]["page"] == "c-api/memory", "relevant"]) <= {"✅ answers"}
+    bm25_only = side_by_side(pipeline, query, None, 3, grades={"c-api/memory": 2})
+    assert bm25_only.tables["splade"] is None and bm25_only.comparison is None
+    assert bm25_only.tables["bm25"].equals(pages.tables["bm25"])
 
 
 def test_rank_changes_cover_both_lists() -> None:

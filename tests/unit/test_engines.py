@@ -19,7 +19,7 @@ from splade_demo.cli import main
 from splade_demo.data.corpus import CorpusError, load_corpus, load_queries
 from splade_demo.models.loading import load_mlm
 from splade_demo.retrieval.device import check_device
-from splade_demo.retrieval.engines import EngineError, EngineSpec, parse_engine_spec
+from splade_demo.retrieval.engines import EngineError, EngineSpec, NotAvailable, parse_engine_spec
 from splade_demo.retrieval.engines.memory import MemoryEngine
 from splade_demo.retrieval.engines.milvus import ModelKey, engine_error, open_milvus
 from splade_demo.retrieval.engines.milvus_index import index_into_milvus
@@ -103,8 +103,7 @@ def _unused() -> object:
 
 def test_hybrid_and_the_searcher_match_the_memory_path(built, encoder: SpladeEncoder) -> None:
     _, _, memory, milvus = built
-    searcher = Pipeline(Sources(corpus=_unused, bm25=_unused, vectors=_unused, encoder=lambda: encoder,
-                                splade_index=_unused, engine=lambda _needs_model: milvus))
+    searcher = Pipeline(Sources(engine=milvus, encoder=lambda: encoder, vectors=_unused))
     query = "python memory management"
     vector = encoder.encode_query(query).vector
     expected = hybrid_hits(memory.search_bm25(analyze(query), FUSION_DEPTH), memory.search_splade(vector, FUSION_DEPTH),
@@ -131,7 +130,7 @@ def test_explanations_get_the_same_inputs_from_milvus(built) -> None:
 def test_weighted_bm25_terms_are_refused_by_milvus(built) -> None:
     _, _, memory, milvus = built
     assert [h.id for h in milvus.search_bm25({"memori": 2}, 5)] == [h.id for h in memory.search_bm25({"memori": 2}, 5)]
-    with pytest.raises(EngineError, match="weighted terms"):
+    with pytest.raises(NotAvailable, match="weighted query terms .* is not available with this engine"):
         milvus.search_bm25({"memori": 0.5}, 5)
 
 
@@ -288,6 +287,95 @@ def test_cuda_is_refused_clearly_without_a_gpu() -> None:
         check_device("cuda", "fp32")
     assert check_device("cpu", "int8") == "cpu"
     assert main(["index", "--device", "cuda", "--engine", "milvus:/tmp/never.db"]) == 2
+
+
+# -- the Engine contract: both engines, the same tests, independent oracles -------------------------------------
+@pytest.fixture(params=["memory", "milvus"])
+def engine(request: pytest.FixtureRequest, built):
+    _, _, memory, milvus = built
+    return memory if request.param == "memory" else milvus
+
+
+@pytest.fixture(scope="module")
+def oracle(built, encoder: SpladeEncoder):
+    """The corpus, its BM25 index and the dense float64 document matrix (the engines' shared vectors)."""
+    _, _, memory, _ = built
+    from splade_demo.retrieval.bm25 import BM25Index
+
+    return memory.corpus, BM25Index(memory.corpus), memory.splade.matrix.toarray().astype(np.float64)
+
+
+CONTRACT_QUERIES = ["python memory management", "garbage collector reference cycles", "json decode error"]
+
+
+def _well_formed(hits) -> None:
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    assert all(h.score > 0 for h in hits)
+    assert all((a.score, -a.index) >= (b.score, -b.index) for a, b in zip(hits, hits[1:]))
+
+
+@pytest.mark.parametrize("query", CONTRACT_QUERIES)
+def test_contract_rankings_equal_the_dense_oracles(engine, oracle, encoder: SpladeEncoder, query: str) -> None:
+    corpus, bm25, dense = oracle
+    vector = encoder.encode_query(query).vector
+    want = dense @ vector.astype(np.float64)
+    hits = engine.search_splade(vector, 8)
+    _well_formed(hits)
+    top = sorted((i for i in range(len(corpus)) if want[i] > 0), key=lambda i: (-want[i], i))[:8]
+    assert [h.index for h in hits] == top and [h.id for h in hits] == [corpus.passages[i].id for i in top]
+    np.testing.assert_allclose([h.score for h in hits], want[top], rtol=1e-5)
+    terms = analyze(query)
+    lexical = engine.search_bm25(terms, 8)
+    _well_formed(lexical)
+    bm25_scores = bm25.score(terms)
+    assert [h.id for h in lexical] == [corpus.passages[i].id for i in
+                                       sorted(np.flatnonzero(bm25_scores > 0), key=lambda i: (-bm25_scores[i], i))[:8]]
+    np.testing.assert_allclose([h.score for h in lexical], [bm25_scores[h.index] for h in lexical], rtol=1e-4)
+
+
+def test_contract_scores_of_these_passages(engine, oracle, encoder: SpladeEncoder) -> None:
+    corpus, bm25, dense = oracle
+    ids = [corpus.passages[i].id for i in (5, 0, 3, len(corpus) - 1)]
+    vector = encoder.encode_query("python memory management").vector
+    np.testing.assert_allclose(engine.splade_scores(vector, ids),
+                               [dense[corpus.index_of(i)] @ vector.astype(np.float64) for i in ids], rtol=1e-9, atol=1e-12)
+    terms = analyze("python memory management")
+    np.testing.assert_allclose(engine.bm25_scores(terms, ids), bm25.score(terms)[[corpus.index_of(i) for i in ids]],
+                               rtol=1e-9)
+    assert engine.splade_scores(vector, []).shape == (0,)
+
+
+def test_contract_explanation_inputs(engine, oracle) -> None:
+    corpus, bm25, dense = oracle
+    terms = analyze("python memory management garbage")
+    for position in (0, 1, 7):
+        doc_id = corpus.passages[position].id
+        assert engine.passage(doc_id) == corpus.passages[position]
+        np.testing.assert_array_equal(engine.doc_vector(doc_id), dense[position].astype(np.float32))
+        assert sorted(engine.doc_terms(doc_id)) == sorted(t for t, n in bm25.doc_terms(position).items() for _ in range(n))
+        rows = engine.bm25_explain(terms, doc_id)
+        assert [r.term for r in rows] == list(dict.fromkeys(terms))
+        assert sum(r.contribution for r in rows) == pytest.approx(bm25.score(terms)[position], rel=1e-9, abs=1e-12)
+    stats = engine.bm25_stats(terms)
+    assert stats.n_docs == len(corpus) == len(engine)
+    assert stats.idf == pytest.approx({t: bm25.idf(t) for t in terms}, rel=1e-12)
+    with pytest.raises(LookupError):
+        engine.passage("no-such-id")
+
+
+def test_contract_what_an_engine_cannot_do_is_one_sentence(engine, oracle) -> None:
+    corpus, _, _ = oracle
+    assert engine.splade_ready() is True
+    assert engine.index_note() is None
+    assert engine.truncation(corpus.passages[0].id) is None  # the tiny passages are read whole (or not known)
+    try:
+        local = engine.in_process("Explaining any labelled page")
+    except NotAvailable as exc:
+        assert engine.spec.kind == "milvus"
+        assert str(exc).startswith("Explaining any labelled page is not available with this engine")
+        assert str(exc).count(". ") == 0 and "\n" not in str(exc)
+    else:
+        assert local.corpus.content_hash == corpus.content_hash
 
 
 def test_memory_engine_spec_is_the_default() -> None:

@@ -75,23 +75,23 @@ def pipeline(corpus_path: Path, tiny_splade_dir: Path, encoder: SpladeEncoder, s
              tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     """`search`'s own pipeline; only the (expensive) encoder and document vectors are handed in."""
     settings = Settings(splade_model=str(tiny_splade_dir), precision="fp32", cache_dir=tmp_path_factory.mktemp("c"))
-    sources = Pipeline.from_settings(settings, str(corpus_path)).sources
-    return Pipeline(replace(sources, encoder=lambda: encoder, splade_index=lambda: splade_index))
+    return Pipeline.from_settings(settings, str(corpus_path), engine_spec="memory", encoder=lambda: encoder,
+                                  splade_index=lambda: splade_index)
 
 
 def explain_all(pipeline: Pipeline, query: str) -> list[Explanation]:
-    return [explain(query, p.id, pipeline.sources.bm25(), pipeline.sources.encoder(), pipeline.sources.splade_index())
-            for p in pipeline.sources.corpus().passages]
+    return [explain(query, p.id, pipeline.in_process("test").bm25, pipeline.sources.encoder(), pipeline.in_process("test").splade)
+            for p in pipeline.in_process("test").corpus.passages]
 
 
 def test_breakdowns_sum_to_the_scores_for_retrieved_and_missed_passages(pipeline: Pipeline) -> None:
-    missed = explain(QUERY, "json#1", pipeline.sources.bm25(), pipeline.sources.encoder(), pipeline.sources.splade_index())
+    missed = explain(QUERY, "json#1", pipeline.in_process("test").bm25, pipeline.sources.encoder(), pipeline.in_process("test").splade)
     assert missed.bm25.rank is None and missed.bm25.score == 0.0  # shares no word with the query...
     assert [t.tf for t in missed.bm25.terms] == [0, 0, 0] and missed.splade.rank is not None  # ...SPLADE finds it
     seen = Counter()
     for query in QUERIES:
-        bm25_scores = pipeline.sources.bm25().score(analyze(query))
-        splade_scores = pipeline.sources.splade_index().scores(pipeline.sources.encoder().encode_query(query).vector)
+        bm25_scores = pipeline.in_process("test").bm25.score(analyze(query))
+        splade_scores = pipeline.in_process("test").splade.scores(pipeline.sources.encoder().encode_query(query).vector)
         for i, e in enumerate(explain_all(pipeline, query)):
             assert e.bm25.score == bm25_scores[i] and e.splade.score == splade_scores[i]
             assert sum(t.contribution for t in e.bm25.terms) == pytest.approx(e.bm25.score, rel=1e-12, abs=1e-12)
@@ -105,7 +105,7 @@ def test_bm25_rows_equal_the_formula_by_hand(pipeline: Pipeline, corpus: Corpus)
     docs = [analyze(f"{p.title} {p.section} {p.text}") for p in corpus.passages]
     n, avgdl, k1, b = len(docs), sum(map(len, docs)) / len(docs), 1.2, 0.75
     for doc_id in ("mem#1", "library/gc#2", "json#1"):
-        e = explain(QUERY + " python", doc_id, pipeline.sources.bm25(), pipeline.sources.encoder(), pipeline.sources.splade_index())
+        e = explain(QUERY + " python", doc_id, pipeline.in_process("test").bm25, pipeline.sources.encoder(), pipeline.in_process("test").splade)
         tokens = docs[corpus.index_of(doc_id)]
         assert [t.term for t in e.bm25.terms] == list(dict.fromkeys(analyze(QUERY)))
         for row in e.bm25.terms:
@@ -122,13 +122,13 @@ def test_bm25_rows_equal_the_formula_by_hand(pipeline: Pipeline, corpus: Corpus)
 
 
 def test_splade_rows_are_the_shared_terms_of_the_dot_product(pipeline: Pipeline) -> None:
-    encoder, index = pipeline.sources.encoder(), pipeline.sources.splade_index()
+    encoder, index = pipeline.sources.encoder(), pipeline.in_process("test").splade
     q = encoder.encode_query(QUERY).vector.astype(np.float64)
     own = set(encoder.loaded.tokenizer(QUERY, add_special_tokens=False)["input_ids"])
     for doc in ("mem#1", "library/gc#1"):
         d = index.doc_vector(index.corpus.index_of(doc)).astype(np.float64)
         expected = {encoder.vocab[j]: (q[j], d[j], j not in own) for j in np.flatnonzero((q > 0) & (d > 0))}
-        rows = explain(QUERY, doc, pipeline.sources.bm25(), encoder, index).splade.terms
+        rows = explain(QUERY, doc, pipeline.in_process("test").bm25, encoder, index).splade.terms
         assert {t.term: (t.query_weight, t.doc_weight, t.expansion) for t in rows} == expected
         assert all(t.contribution == t.query_weight * t.doc_weight for t in rows)
         assert [t.contribution for t in rows] == sorted((t.contribution for t in rows), reverse=True)
@@ -142,7 +142,7 @@ def test_ranks_agree_with_search_for_every_method_and_passage(pipeline: Pipeline
         if method == "glove-bm25":
             continue
         part = "splade" if method == "splade" else method
-        ranked = pipeline.rank(method, query, k=len(pipeline.sources.corpus()))
+        ranked = pipeline.rank(method, query, k=len(pipeline.in_process("test").corpus))
         by_id = {h.id: h for h in ranked}
         for doc_id, e in explanations.items():
             mine = getattr(e, part)
@@ -170,7 +170,7 @@ def test_unknown_ids_and_page_ids_are_one_line_lookup_errors(corpus: Corpus) -> 
 
 
 def test_as_contract_is_exactly_the_documented_json(pipeline: Pipeline) -> None:
-    doc = explain(QUERY, "mem#1", pipeline.sources.bm25(), pipeline.sources.encoder(), pipeline.sources.splade_index()).as_contract()
+    doc = explain(QUERY, "mem#1", pipeline.in_process("test").bm25, pipeline.sources.encoder(), pipeline.in_process("test").splade).as_contract()
     json.dumps(doc)  # plain Python values only
     assert set(doc) == {"query", "doc", "bm25", "splade", "hybrid"} and set(doc["doc"]) == {"id", "source", "title"}
     assert set(doc["bm25"]) == set(doc["splade"]) == {"rank", "score", "terms"} and set(doc["hybrid"]) == {"rank", "score"}
@@ -191,16 +191,16 @@ def test_page_collapse_matches_the_evaluation_page_order(pipeline: Pipeline) -> 
 
 
 def test_best_passage_is_where_the_page_enters_the_page_ranking(pipeline: Pipeline) -> None:
-    scores = pipeline.sources.bm25().score(analyze(QUERY))
-    pages = {p.source: p for p in collapse_to_pages(top_k(scores, pipeline.sources.corpus(), len(pipeline.sources.corpus())))}
+    scores = pipeline.in_process("test").bm25.score(analyze(QUERY))
+    pages = {p.source: p for p in collapse_to_pages(top_k(scores, pipeline.in_process("test").corpus, len(pipeline.in_process("test").corpus)))}
     for source in ("c-api/memory", "library/tracemalloc", "library/gc"):
-        best = best_passage(scores, pipeline.sources.corpus(), source)
+        best = best_passage(scores, pipeline.in_process("test").corpus, source)
         if source in pages:
-            assert pipeline.sources.corpus().passages[best].id == pages[source].best_id
+            assert pipeline.in_process("test").corpus.passages[best].id == pages[source].best_id
             assert rank_of(scores, best) == pages[source].first_rank
         else:
             assert scores[best] == 0.0
-    assert best_passage(scores, pipeline.sources.corpus(), "no/such/page") is None
+    assert best_passage(scores, pipeline.in_process("test").corpus, "no/such/page") is None
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +212,7 @@ def edited_setup(pipeline: Pipeline) -> tuple[EditableQuery, set[int]]:
 
 def test_unedited_query_reranks_like_search_and_scores_like_evaluate(pipeline: Pipeline, edited_setup) -> None:
     query, _ = edited_setup
-    result = rerank(query, pipeline.sources.bm25(), pipeline.sources.splade_index(), k=10, labelled=LABELLED)
+    result = rerank(query, pipeline, len(pipeline.sources.encoder().vocab), k=10, labelled=LABELLED)
     for method in ("bm25", "splade", "hybrid"):
         assert result.hits[method] == pipeline.rank(method, QUERY, 10)
         expected = evaluate([LABELLED], pipeline.ranker([method], EVAL_DEPTH))[method]
@@ -223,8 +223,8 @@ def test_unedited_query_reranks_like_search_and_scores_like_evaluate(pipeline: P
 def test_removing_every_shared_term_zeroes_the_score_and_moves_the_ranking_by_the_arithmetic(
         pipeline: Pipeline, edited_setup) -> None:
     query, own = edited_setup
-    bm25, index, vocab = pipeline.sources.bm25(), pipeline.sources.splade_index(), pipeline.sources.encoder().vocab
-    target = pipeline.sources.corpus().index_of("mem#1")
+    bm25, index, vocab = pipeline.in_process("test").bm25, pipeline.in_process("test").splade, pipeline.sources.encoder().vocab
+    target = pipeline.in_process("test").corpus.index_of("mem#1")
     shared = set(np.flatnonzero(index.doc_vector(target) > 0)) & set(query.splade)
     edited = query
     for term_id in shared:
@@ -239,9 +239,9 @@ def test_removing_every_shared_term_zeroes_the_score_and_moves_the_ranking_by_th
     # Every other passage loses exactly the q_t * d_t of the removed terms.
     before = index.scores(query.splade_vector(len(vocab)))
     removed = np.array([sum(float(query.splade[t]) * float(index.doc_vector(i)[t]) for t in shared)
-                        for i in range(len(pipeline.sources.corpus()))])
+                        for i in range(len(pipeline.in_process("test").corpus))])
     expected = before - removed
-    new = rerank(edited, bm25, index, k=len(pipeline.sources.corpus())).hits["splade"]
+    new = rerank(edited, pipeline, len(vocab), k=len(pipeline.in_process("test").corpus)).hits["splade"]
     assert "mem#1" not in {h.id for h in new}
     for hit in new:
         assert hit.score == pytest.approx(expected[hit.index], rel=1e-9, abs=1e-9)
@@ -251,7 +251,7 @@ def test_removing_every_shared_term_zeroes_the_score_and_moves_the_ranking_by_th
 
 def test_each_edit_does_what_it_says(pipeline: Pipeline, edited_setup) -> None:
     query, _ = edited_setup
-    vocab, index = pipeline.sources.encoder().vocab, pipeline.sources.splade_index()
+    vocab, index = pipeline.sources.encoder().vocab, pipeline.in_process("test").splade
     snake = vocab.index("snake")
     assert query.set_weight(snake, 3.0).splade[snake] == 3.0 and query.splade[snake] != 3.0  # the original stays
     before = index.scores(query.splade_vector(len(vocab)))
@@ -268,14 +268,14 @@ def test_each_edit_does_what_it_says(pipeline: Pipeline, edited_setup) -> None:
     assert all(w >= 1.0 for w in query.keep_at_least(1.0).splade.values())
     assert len(query.keep_at_least(1.0).splade) == sum(w >= 1.0 for w in query.splade.values())
     more = query.add_bm25_word("Collectors")
-    np.testing.assert_array_equal(pipeline.sources.bm25().score(more.bm25), pipeline.sources.bm25().score(analyze(QUERY + " collectors")))
+    np.testing.assert_array_equal(pipeline.in_process("test").bm25.score(more.bm25), pipeline.in_process("test").bm25.score(analyze(QUERY + " collectors")))
     assert "python" not in more.remove_bm25_term("Python").bm25
 
 
 def test_context_diff_partitions_the_terms_and_ranks_pages_per_vector(pipeline: Pipeline) -> None:
-    encoder, index = pipeline.sources.encoder(), pipeline.sources.splade_index()
+    encoder, index = pipeline.sources.encoder(), pipeline.in_process("test").splade
     a, b = encoder.encode_query(QUERY).vector, encoder.encode_query(DEFAULT_CONTRAST).vector
-    diff = context_diff(a, b, encoder.vocab, index)
+    diff = context_diff(a, b, encoder.vocab, pipeline)
     assert {p.term_id for p in diff.gained} == set(np.flatnonzero((b > 0) & (a <= 0)))
     assert {p.term_id for p in diff.lost} == set(np.flatnonzero((a > 0) & (b <= 0)))
     assert {p.term_id for p in diff.shared} == set(np.flatnonzero((a > 0) & (b > 0)))

@@ -29,7 +29,7 @@ from splade_demo.retrieval.glove_expansion import (
     expand_query,
     explain_expansion,
 )
-from splade_demo.retrieval.pipeline import Pipeline, glove_bm25_hits
+from splade_demo.retrieval.pipeline import Pipeline
 from splade_demo.retrieval.ranking import Hit, top_k
 
 
@@ -158,7 +158,7 @@ def tiny_index(tiny_corpus_path: Path) -> BM25Index:
 def test_comparison_matches_the_search_method(tiny_index: BM25Index, vectors: KeyedVectors) -> None:
     query = "garbage memory"
     compared = compare_expansion(tiny_index, vectors, query, n=3, weight=0.5)
-    assert list(compared.glove) == glove_bm25_hits(tiny_index, vectors, query, 1000, n=3, weight=0.5)
+    assert list(compared.glove) == Pipeline.from_components(tiny_index, vectors=vectors).rank("glove-bm25", query, 1000)
     assert list(compared.bm25) == top_k(tiny_index.score(analyze(query)), tiny_index.corpus, 1000)
     # the expanded score of each passage is the weighted sum of its per-term BM25 scores
     expected = sum(w * tiny_index.term_scores(t) for t, w in compared.expansion.weights.items())
@@ -216,6 +216,6 @@ def test_cli_search_glove_bm25(tiny_corpus_path: Path, vectors: KeyedVectors,
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     index = BM25Index(load_corpus(str(tiny_corpus_path)))
-    want = glove_bm25_hits(index, vectors, "garbage memory", 10)
+    want = top_k(index.score(expand_query("garbage memory", vectors, n=3, weight=0.5)), index.corpus, 10)
     assert [(r["id"], r["rank"]) for r in result] == [(h.id, h.rank) for h in want]
     assert [r["score"] for r in result] == pytest.approx([h.score for h in want])

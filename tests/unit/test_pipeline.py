@@ -17,12 +17,13 @@ from splade_demo.retrieval.pipeline import (
     FUSION_DEPTH,
     METHODS,
     Pipeline,
+    MemoryEngine,
     Sources,
-    bm25_hits,
     hybrid_hits,
     parse_method,
-    splade_hits,
 )
+from splade_demo.retrieval.analyzer import analyze
+from splade_demo.retrieval.ranking import top_k
 from splade_demo.retrieval.splade_encoder import SpladeEncoder
 from splade_demo.retrieval.splade_index import build_index
 
@@ -43,9 +44,16 @@ def test_each_method_ranks_as_its_function_does(parts: tuple) -> None:
     bm25, encoder, index = parts
     pipeline = Pipeline.from_components(bm25, encoder, index)
     query = "python memory management"
-    assert pipeline.rank("bm25", query, 3) == bm25_hits(bm25, query, 3)
-    assert pipeline.rank("splade", query, 3) == splade_hits(encoder, index, query, 3)
-    fused = hybrid_hits(bm25_hits(bm25, query, FUSION_DEPTH), splade_hits(encoder, index, query, FUSION_DEPTH), 3)
+
+    def bm25_hits(k: int) -> list:  # the oracles: every passage scored, then the top k
+        return top_k(bm25.score(analyze(query)), bm25.corpus, k)
+
+    def splade_hits(k: int) -> list:
+        return top_k(index.scores(encoder.encode_query(query).vector), bm25.corpus, k)
+
+    assert pipeline.rank("bm25", query, 3) == bm25_hits(3)
+    assert pipeline.rank("splade", query, 3) == splade_hits(3)
+    fused = hybrid_hits(bm25_hits(FUSION_DEPTH), splade_hits(FUSION_DEPTH), 3)
     assert pipeline.rank("hybrid", query, 3) == fused
     together = pipeline.rank_methods(["bm25", "splade", "hybrid"], query, 3)
     assert together == {m: pipeline.rank(m, query, 3) for m in ("bm25", "splade", "hybrid")}
@@ -58,7 +66,7 @@ def test_bm25_never_loads_a_model(parts: tuple) -> None:
     def model(what: str):
         return lambda: loaded.append(what) or pytest.fail(f"loaded {what} for BM25")
 
-    pipeline = Pipeline(Sources(lambda: bm25.corpus, lambda: bm25, model("vectors"), model("encoder"), model("index")))
+    pipeline = Pipeline(Sources(MemoryEngine(bm25.corpus, model("index"), bm25), model("encoder"), model("vectors")))
     assert pipeline.rank("bm25", "garbage collector", 2)[0].source == "library/gc"
     assert loaded == []
 

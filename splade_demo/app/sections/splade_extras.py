@@ -15,7 +15,7 @@ from splade_demo.explain.provenance import OwnWordRank, own_word_ranks, term_pro
 if TYPE_CHECKING:
     from splade_demo.models.loading import LoadedMLM
     from splade_demo.retrieval.splade_encoder import SpladeEncoding
-    from splade_demo.retrieval.splade_index import SpladeIndex
+    from splade_demo.retrieval.pipeline import Pipeline
 
 PROVENANCE_KEY = "p4_provenance"
 CONTEXT_DIFF_KEY = "p4_context_diff"
@@ -57,7 +57,7 @@ def _pages_frame(pages: list[PageHit]) -> pd.DataFrame:
                         columns=["#", "page", "title", "passages"])
 
 
-def render_context_diff(query_text: str, model_name: str, precision: str, vocab, index: "SpladeIndex",
+def render_context_diff(query_text: str, model_name: str, precision: str, vocab, pipeline: "Pipeline",
                         encode) -> None:
     """Two texts' SPLADE vectors side by side: gained, lost and shared terms, and each vector's top 5 pages.
 
@@ -79,7 +79,7 @@ def render_context_diff(query_text: str, model_name: str, precision: str, vocab,
         except ValueError as exc:
             st.info(f"Type two texts to compare ({exc}).")
             return
-        diff = context_diff(a.vector, b.vector, vocab, index)
+        diff = context_diff(a.vector, b.vector, vocab, pipeline)
         st.caption(f"A has {a.nnz} non-zero terms, B {b.nnz}: {len(diff.shared)} shared, {len(diff.gained)} gained "
                    f"by B, {len(diff.lost)} lost from A (first {DIFF_ROWS} of each, heaviest first).")
         gained, lost, shared = st.columns(3)

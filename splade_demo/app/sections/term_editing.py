@@ -16,9 +16,8 @@ from splade_demo.retrieval.evaluation import EVAL_DEPTH
 from splade_demo.explain.term_editing import EditableQuery, Reranking, apply_table, rerank, with_bm25_terms
 
 if TYPE_CHECKING:
-    from splade_demo.retrieval.bm25 import BM25Index
+    from splade_demo.retrieval.pipeline import Pipeline
     from splade_demo.retrieval.splade_encoder import SpladeEncoder, SpladeEncoding
-    from splade_demo.retrieval.splade_index import SpladeIndex
 
 PANEL_KEY = "p5_term_editing"
 PAGES_KEY = "p5_pages"  # the page-level toggle
@@ -59,7 +58,7 @@ def ranking_frames(result: Reranking, page_level: bool, grades: dict[str, int], 
     return frames
 
 
-def render_term_editing(query_text: str, bm25: "BM25Index", encoder: "SpladeEncoder", index: "SpladeIndex",
+def render_term_editing(query_text: str, pipeline: "Pipeline", encoder: "SpladeEncoder",
                         encoding: "SpladeEncoding", labelled: LabelledQuery | None, k: int) -> None:
     """The section: the editable terms, the pruning control, BM25's words, then the rankings they give."""
     vocab = encoder.vocab
@@ -110,8 +109,8 @@ def render_term_editing(query_text: str, bm25: "BM25Index", encoder: "SpladeEnco
             st.caption("BM25 query: " + (", ".join(f"`{html.escape(t)}`×{w:g}" for t, w in edited.bm25.items())
                                          or "no term: every passage scores 0"))
 
-        original = rerank(base, bm25, index, k, labelled)
-        result = rerank(edited, bm25, index, k, labelled)
+        original = rerank(base, pipeline, encoder.vocab_size, k, labelled)
+        result = rerank(edited, pipeline, encoder.vocab_size, k, labelled)
         page_level = page_level_toggle()
         if result.ndcg is not None and original.ndcg is not None:
             columns = st.columns(3)

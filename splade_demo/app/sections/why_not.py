@@ -10,25 +10,20 @@ import pandas as pd
 import streamlit as st
 
 from splade_demo.data.corpus import LabelledQuery
-from splade_demo.explain.pages import collapse_to_pages
-from splade_demo.explain.score_explanation import Explanation, explain_scores, own_word_pieces
+from splade_demo.explain.score_explanation import Explanation
 from splade_demo.explain.why_not import (
     PAGE_DEPTH,
     default_choice,
+    explain_passage,
     find_by_title,
     formula_text,
     page_best_passage,
-    page_choices,
+    why_not,
 )
-from splade_demo.retrieval.analyzer import analyze
-from splade_demo.retrieval.evaluation import EVAL_DEPTH
-from splade_demo.retrieval.pipeline import FUSION_DEPTH
-from splade_demo.retrieval.ranking import top_k
+from splade_demo.retrieval.pipeline import FUSION_DEPTH, NotAvailable, Pipeline
 
 if TYPE_CHECKING:
-    from splade_demo.retrieval.bm25 import BM25Index
     from splade_demo.retrieval.splade_encoder import SpladeEncoder, SpladeEncoding
-    from splade_demo.retrieval.splade_index import SpladeIndex
 
 PANEL_KEY = "p5_why_not"  # the container the guided talk highlights
 
@@ -43,19 +38,19 @@ def _page_rank_text(rank: int | None) -> str:
     return f"page #{rank}" + ("" if rank <= PAGE_DEPTH else f" (outside the top {PAGE_DEPTH})")
 
 
-def render_why_not(query_text: str, bm25: "BM25Index", encoder: "SpladeEncoder", index: "SpladeIndex",
-                   encoding: "SpladeEncoding", labelled: LabelledQuery | None) -> None:
+def render_why_not(query_text: str, pipeline: Pipeline, encoder: "SpladeEncoder", encoding: "SpladeEncoding",
+                   labelled: LabelledQuery | None) -> None:
     """The section: choose a page or a passage, then its explanation under both methods."""
     with st.container(key=PANEL_KEY, border=True):
         st.header("Why not this page?")
         st.markdown("Pick a page the labels call relevant, retrieved or not, and see its best passage scored term by "
                     "term under both methods. Or find any passage by its title.")
-        corpus = bm25.corpus
-        bm25_scores = bm25.score(analyze(query_text))
-        splade_scores = index.scores(encoding.vector)
-        pages = {m: collapse_to_pages(top_k(s, corpus, EVAL_DEPTH))
-                 for m, s in (("bm25", bm25_scores), ("splade", splade_scores))}
-        choices = page_choices(labelled.rel if labelled else {}, corpus, pages["bm25"], pages["splade"])
+        try:
+            offer = why_not(pipeline, query_text, encoding.vector, labelled)
+        except NotAvailable as exc:
+            st.info(str(exc))
+            return
+        corpus, choices = offer.corpus, offer.choices
 
         title_text = st.text_input("…or find a passage by title", key="p5_why_title", max_chars=200,
                                    placeholder="e.g. gc, Memory Management")
@@ -78,15 +73,13 @@ def render_why_not(query_text: str, bm25: "BM25Index", encoder: "SpladeEncoder",
                 format_func=lambda i: (f"{choices[i].source} ({grades.get(choices[i].grade, choices[i].grade)}; "
                                        f"BM25 {_page_rank_text(choices[i].bm25_page_rank)})"))
             choice = choices[position]
-            doc_index = page_best_passage(splade_scores, bm25_scores, corpus, choice.source)
+            doc_index = page_best_passage(pipeline, query_text, encoding.vector, corpus, choice.source)
             st.caption(f"Page ranks (pages in order of first appearance, as the metrics count them): "
                        f"BM25 {_page_rank_text(choice.bm25_page_rank)}, SPLADE {_page_rank_text(choice.splade_page_rank)}. "
                        "Its best passage (highest SPLADE score) is explained below.")
         if doc_index is None:
             return
-        own = own_word_pieces(encoding, encoder.loaded.tokenizer.all_special_ids)
-        explanation = explain_scores(query_text, int(doc_index), bm25, analyze(query_text), index, encoding.vector, own,
-                                     encoder.vocab)
+        explanation = explain_passage(pipeline, query_text, int(doc_index), encoder, encoding)
         _render_explanation(explanation, corpus.passages[int(doc_index)].text)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Mapping, Protocol, Sequence
 from urllib.parse import urlsplit
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from splade_demo.data.corpus import Passage
+    from splade_demo.retrieval.bm25 import TermContribution
+    from splade_demo.retrieval.engines.memory import MemoryEngine
     from splade_demo.retrieval.ranking import Hit
 
 EngineKind = Literal["memory", "milvus"]
@@ -35,6 +37,16 @@ LITE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,36}$")
 
 class EngineError(RuntimeError):
     """An engine that cannot answer: unreachable, refused, incomplete or built by another model (one line)."""
+
+
+class NotAvailable(EngineError):
+    """What this engine cannot do at all (one plain sentence, from `not_available`)."""
+
+
+def not_available(feature: str) -> NotAvailable:
+    """The one message for a feature an engine cannot serve: `feature` is its name, as a page shows it."""
+    return NotAvailable(f"{feature} is not available with this engine: it needs every passage's score in this "
+                        "process (SPLADE_DEMO_ENGINE=memory).")
 
 
 @dataclass(frozen=True)
@@ -121,19 +133,36 @@ class Bm25Stats:
 
 
 class Engine(Protocol):
-    """Where passages are ranked. Hits are `splade_demo.ranking.Hit` (rank from 1, best first, score > 0)."""
+    """Where passages are ranked; the pipeline's one way to a ranking, a score or an explanation's inputs.
+
+    Hits are `splade_demo.retrieval.ranking.Hit` (rank from 1, best first, score > 0, ties by corpus position).
+    What an engine cannot do raises `NotAvailable` (one sentence); what fails raises `EngineError`.
+    """
 
     spec: EngineSpec
 
     def __len__(self) -> int:
         """Passages in the index."""
 
+    # -- rank ------------------------------------------------------------------------------------
     def search_splade(self, query_vector: "np.ndarray", k: int) -> list["Hit"]:
         """The k passages with the largest q·d (exact inner product)."""
 
     def search_bm25(self, query_terms: Sequence[str] | Mapping[str, float], k: int) -> list["Hit"]:
         """The k best passages by BM25 for analysed query terms (a repeated term counts each time)."""
 
+    def splade_ready(self, wait: bool = False) -> bool:
+        """Can SPLADE answer now? False while document vectors are still being built (`wait`: build or open them
+        first). Raises EngineError when they cannot be had."""
+
+    # -- score these passages --------------------------------------------------------------------
+    def splade_scores(self, query_vector: "np.ndarray", doc_ids: Sequence[str]) -> "np.ndarray":
+        """q·d of each passage in `doc_ids` (float64, in that order; 0 where nothing is shared)."""
+
+    def bm25_scores(self, query_terms: Sequence[str] | Mapping[str, float], doc_ids: Sequence[str]) -> "np.ndarray":
+        """BM25 of each passage in `doc_ids` (float64, in that order)."""
+
+    # -- what explanations need ------------------------------------------------------------------
     def doc_vector(self, doc_id: str) -> "np.ndarray":
         """One passage's SPLADE vector, dense float32 (vocab,)."""
 
@@ -146,6 +175,19 @@ class Engine(Protocol):
     def bm25_stats(self, terms: Sequence[str]) -> Bm25Stats:
         """N, avgdl and the idf of `terms`, for our own per-term BM25 explanation."""
 
+    def bm25_explain(self, query_terms: Sequence[str] | Mapping[str, float], doc_id: str) -> list["TermContribution"]:
+        """One passage's BM25 score term by term (our formula, `bm25.explain_terms`); the rows sum to its score."""
+
+    def truncation(self, doc_id: str) -> int | None:
+        """The passage's length in word pieces when SPLADE read only its start; None: read whole, or not known."""
+
+    def index_note(self) -> str | None:
+        """One sentence about the document vectors worth showing (e.g. they could not be saved), or None."""
+
+    def in_process(self, feature: str) -> "MemoryEngine":
+        """The whole corpus and its indexes in this process, for `feature` (a page's name for what needs every
+        passage's score: labelled pages placed, why-not, context diff); raises `not_available(feature)` elsewhere."""
+
     def describe(self, public: bool | None = None) -> str:
         """A one-line description for the sidebar and the CLI."""
 
@@ -155,7 +197,5 @@ class Engine(Protocol):
 
 def rerank(hits: Sequence["Hit"], k: int) -> list["Hit"]:
     """Sort by score, ties by corpus position (as `ranking.top_k` does), drop scores <= 0, renumber."""
-    from dataclasses import replace
-
     ordered = sorted((h for h in hits if h.score > 0.0), key=lambda h: (-h.score, h.index))
     return [replace(h, rank=rank) for rank, h in enumerate(ordered[:k], start=1)]

@@ -26,15 +26,24 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from splade_demo.retrieval.bm25 import B, K1, lucene_idf
+from splade_demo.retrieval.bm25 import B, K1, TermContribution, explain_terms, lucene_idf
 from splade_demo.data.corpus import PASSAGE_FIELDS, Passage
 from splade_demo.retrieval.ranking import Hit
-from splade_demo.retrieval.engines import Bm25Stats, EngineError, EngineSpec, is_public, milvus_token, rerank
+from splade_demo.retrieval.engines import (
+    Bm25Stats,
+    EngineError,
+    EngineSpec,
+    is_public,
+    milvus_token,
+    not_available,
+    rerank,
+)
 from splade_demo.retrieval.engines.stream import CorpusInfo
 
 if TYPE_CHECKING:
     from pymilvus import MilvusClient
 
+    from splade_demo.retrieval.engines.memory import MemoryEngine
     from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
 SCHEMA_VERSION = 1
@@ -242,13 +251,38 @@ class MilvusEngine:
     def search_bm25(self, query_terms: Sequence[str] | Mapping[str, float], k: int) -> list[Hit]:
         if isinstance(query_terms, Mapping):  # Milvus counts a repeated term; it takes no other weight
             if any(w != int(w) or w < 0 for w in query_terms.values()):
-                raise EngineError("Milvus' BM25 takes query text, not weighted terms (glove-bm25): "
-                                  "use the memory engine for that method")
+                raise not_available("BM25 over weighted query terms (glove-bm25)")
             query_terms = [t for t, w in query_terms.items() for _ in range(int(w))]
         text = " ".join(query_terms)
         if k < 1 or not text:
             return []
         return self._search(text, "bm25", {"metric_type": "BM25"}, k)
+
+    def splade_ready(self, wait: bool = False) -> bool:
+        return True  # a complete collection was opened
+
+    def splade_scores(self, query_vector: np.ndarray, doc_ids: Sequence[str]) -> np.ndarray:
+        """q·d of these passages: each vector fetched and multiplied here (exact, float64)."""
+        q = np.asarray(query_vector, dtype=np.float64).ravel()
+        return np.array([float(self.doc_vector(d).astype(np.float64) @ q) for d in doc_ids], dtype=np.float64)
+
+    def bm25_scores(self, query_terms: Sequence[str] | Mapping[str, float], doc_ids: Sequence[str]) -> np.ndarray:
+        """BM25 of these passages: our formula over each passage's terms and Milvus' statistics."""
+        return np.array([sum(r.contribution for r in self.bm25_explain(query_terms, d)) for d in doc_ids],
+                        dtype=np.float64)
+
+    def bm25_explain(self, query_terms: Sequence[str] | Mapping[str, float], doc_id: str) -> list[TermContribution]:
+        stats = self.bm25_stats(list(query_terms))
+        return explain_terms(query_terms, self.doc_terms(doc_id), stats.idf, stats.avgdl)
+
+    def truncation(self, doc_id: str) -> int | None:
+        return None  # the collection does not record passage lengths in word pieces
+
+    def index_note(self) -> str | None:
+        return None
+
+    def in_process(self, feature: str) -> "MemoryEngine":
+        raise not_available(feature)
 
     def _search(self, data: object, field: str, params: dict[str, Any], k: int) -> list[Hit]:
         limit = min(k + TIE_MARGIN, MAX_LIMIT)

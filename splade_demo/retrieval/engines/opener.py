@@ -1,80 +1,102 @@
-"""The pipeline's sources over a retrieval engine (Milvus): the engine is opened on first use.
+"""A Milvus engine opened on first use: BM25 alone never loads the SPLADE model.
 
-BM25 alone never loads the SPLADE model: any complete collection of the corpus answers it. SPLADE and hybrid
-open the collection of the configured model (and refuse one built by another model).
+Any complete collection of the corpus answers BM25 and hands out passages; SPLADE opens the collection of the
+configured model (and refuses one built by another model). Both are opened once, thread-safely.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
-from splade_demo.config import Settings
-from splade_demo.retrieval.engines import Engine, EngineSpec
+import numpy as np
+
+from splade_demo.data.corpus import Passage
+from splade_demo.retrieval.bm25 import TermContribution
+from splade_demo.retrieval.engines import Bm25Stats, Engine, EngineSpec, not_available
+from splade_demo.retrieval.engines.stream import corpus_info
+from splade_demo.retrieval.ranking import Hit
 
 if TYPE_CHECKING:
-    from gensim.models import KeyedVectors
-
-    from splade_demo.retrieval.pipeline import Sources
+    from splade_demo.retrieval.engines.memory import MemoryEngine
     from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
-EngineOpener = Callable[[bool], Engine]  # needs_model -> the engine
 
+class LazyMilvus:
+    """The `Engine` over a Milvus collection of `corpus_spec`, opened for BM25 (any model) or for the model."""
 
-class CachedOpener:
-    """Opens the engine once for BM25 (any model) and once for the configured model; thread-safe."""
-
-    def __init__(self, open_engine: Callable[["SpladeEncoder | None"], Engine],
+    def __init__(self, spec: EngineSpec, corpus_spec: str, cache_dir: Path,
                  encoder: Callable[[], "SpladeEncoder"]) -> None:
-        self._open, self._encoder = open_engine, encoder
+        self.spec, self._corpus_spec, self._cache_dir, self._encoder = spec, corpus_spec, cache_dir, encoder
         self._lock = threading.Lock()
         self._any: Engine | None = None
         self._full: Engine | None = None
 
-    def __call__(self, needs_model: bool) -> Engine:
-        with self._lock:
+    def _open(self, needs_model: bool) -> Engine:
+        with self._lock:  # held while opening: one connection per collection, whichever thread asks first
             if self._full is not None:
                 return self._full
+            if not needs_model and self._any is not None:
+                return self._any
+            # pymilvus and milvus-lite load here, only for a Milvus engine (seconds to import; no Windows wheel)
+            from splade_demo.retrieval.engines.milvus import ModelKey, open_milvus
+
+            info = corpus_info(self._corpus_spec, self._cache_dir)
+            engine = open_milvus(self.spec, info, ModelKey.of(self._encoder()) if needs_model else None)
             if needs_model:
-                self._full = self._open(self._encoder())
-                return self._full
-            if self._any is None:
-                self._any = self._open(None)
-            return self._any
+                self._full = engine
+            else:
+                self._any = engine
+            return engine
+
+    def __len__(self) -> int:
+        return len(self._open(False))
+
+    def search_splade(self, query_vector: np.ndarray, k: int) -> list[Hit]:
+        return self._open(True).search_splade(query_vector, k)
+
+    def search_bm25(self, query_terms: Sequence[str] | Mapping[str, float], k: int) -> list[Hit]:
+        return self._open(False).search_bm25(query_terms, k)
+
+    def splade_ready(self, wait: bool = False) -> bool:
+        return self._open(True).splade_ready(wait)
+
+    def splade_scores(self, query_vector: np.ndarray, doc_ids: Sequence[str]) -> np.ndarray:
+        return self._open(True).splade_scores(query_vector, doc_ids)
+
+    def bm25_scores(self, query_terms: Sequence[str] | Mapping[str, float], doc_ids: Sequence[str]) -> np.ndarray:
+        return self._open(False).bm25_scores(query_terms, doc_ids)
+
+    def doc_vector(self, doc_id: str) -> np.ndarray:
+        return self._open(True).doc_vector(doc_id)
+
+    def passage(self, doc_id: str) -> Passage:
+        return self._open(False).passage(doc_id)
+
+    def doc_terms(self, doc_id: str) -> list[str]:
+        return self._open(False).doc_terms(doc_id)
+
+    def bm25_stats(self, terms: Sequence[str]) -> Bm25Stats:
+        return self._open(False).bm25_stats(terms)
+
+    def bm25_explain(self, query_terms: Sequence[str] | Mapping[str, float], doc_id: str) -> list[TermContribution]:
+        return self._open(False).bm25_explain(query_terms, doc_id)
+
+    def truncation(self, doc_id: str) -> int | None:
+        return self._open(True).truncation(doc_id)
+
+    def index_note(self) -> str | None:
+        return None
+
+    def in_process(self, feature: str) -> "MemoryEngine":
+        raise not_available(feature)
+
+    def describe(self, public: bool | None = None) -> str:
+        return self._open(False).describe(public)
 
     def close(self) -> None:
         with self._lock:
-            for engine in (self._any, self._full):
-                if engine is not None:
-                    engine.close()
+            for engine in {id(e): e for e in (self._any, self._full) if e is not None}.values():
+                engine.close()
             self._any = self._full = None
-
-
-def engine_sources(settings: Settings, spec: EngineSpec, corpus_spec: str | None = None,
-                   encoder: Callable[[], "SpladeEncoder"] | None = None) -> "Sources":
-    """Sources whose rankings come from the Milvus collection of `corpus_spec` (the corpus stays on disk);
-    `encoder` is a loader of the SPLADE encoder already held elsewhere (the app's), instead of a second copy."""
-    from splade_demo.retrieval.engines.milvus import ModelKey, open_milvus
-    from splade_demo.retrieval.engines.stream import corpus_info
-    from splade_demo.retrieval.pipeline import Sources, _missing, _once
-
-    info = corpus_info(corpus_spec or settings.corpus, settings.cache_dir)
-
-    def open_engine(encoder: "SpladeEncoder | None") -> Engine:
-        return open_milvus(spec, info, ModelKey.of(encoder) if encoder is not None else None)
-
-    def load_encoder() -> "SpladeEncoder":
-        from splade_demo.models.loading import load_mlm
-        from splade_demo.retrieval.splade_encoder import SpladeEncoder
-
-        return SpladeEncoder(load_mlm(settings.splade_model), precision=settings.precision, owns_model=True)
-
-    def vectors() -> "KeyedVectors":
-        from splade_demo.models.glove_vectors import load_vectors
-
-        return load_vectors(settings.glove, settings.cache_dir)
-
-    get_encoder = encoder or _once(load_encoder)
-    held = "the corpus in this process (the engine holds it)"
-    return Sources(_missing(held), _missing(held), _once(vectors), get_encoder, _missing(held),
-                   engine=CachedOpener(open_engine, get_encoder))
