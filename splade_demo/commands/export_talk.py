@@ -14,6 +14,7 @@ from pathlib import Path
 from splade_demo.commands import UsageError, add_common, clean_text
 from splade_demo.config import load_settings
 from splade_demo.data.corpus import CorpusError
+from splade_demo.retrieval.pipeline import EngineError
 from splade_demo.talk.export import export_talk, sources_for
 
 DEFAULT_QUERY = "python memory management"  # the app's default query (app/state.py)
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> dict[str, object] | str:
         settings = settings.with_overrides(corpus=args.corpus)
     try:
         result = export_talk(query, sources_for(settings))
-    except CorpusError as exc:
+    except (CorpusError, EngineError) as exc:  # a corpus or an engine that cannot be opened
         raise UsageError(str(exc)) from None
     temporary = out.with_name(out.name + ".part")
     temporary.write_bytes(result.html.encode("utf-8"))

@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from pathlib import Path
+
 from splade_demo.config import Settings
-from splade_demo.data.corpus import load_queries
+from splade_demo.data.corpus import NAMED_CORPORA, load_corpus, load_queries
 from splade_demo.models.loading import load_mlm
-from splade_demo.retrieval.pipeline import sources_from_settings
-from splade_demo.retrieval.splade_index import load_index
+from splade_demo.once import Once
+from splade_demo.retrieval.pipeline import Pipeline, splade_encoder
 from splade_demo.talk.document import Header, Section, document
-from splade_demo.talk.panels import TalkData, TalkSources, Unavailable, panel
+from splade_demo.talk.panels import NOT_BUILT, TalkData, TalkSources, Unavailable, panel
 from splade_demo.talk.steps import TalkStep, talk_steps
 
 if TYPE_CHECKING:
@@ -43,6 +45,11 @@ class TalkExport:
                 "left_out": [{"step": s.number, "title": s.title, "reason": r} for s, r in self.left_out]}
 
 
+def _corpus_name(spec: str) -> str:
+    """`demo`, `full`, or a file's name (never a path of this machine)."""
+    return spec if spec in NAMED_CORPORA else Path(spec).name
+
+
 def _model_line(data: TalkData, name: str, load: str) -> str:
     try:
         loaded: LoadedMLM = data.encoder.loaded if load == "encoder" else data.mlm
@@ -55,20 +62,21 @@ def _model_line(data: TalkData, name: str, load: str) -> str:
 def header(data: TalkData, exported: datetime) -> Header:
     """The models with their commits, the corpus, the precision and the date."""
     settings = data.sources.settings
-    corpus = data.sources.corpus()
     try:
         precision = data.encoder.precision
     except Unavailable:
         precision = f"{settings.precision} (requested; the SPLADE model is not on this machine)"
     try:
-        index = "built" if data.index is not None else "not built"
+        data.index_ready()
+        index = "built"
     except Unavailable:
         index = "not available"
     return Header(data.query, (
         ("SPLADE model", _model_line(data, settings.splade_model, "encoder")),
         ("Fill-mask model", _model_line(data, settings.mlm_model, "mlm")),
         ("Static vectors", settings.glove),
-        ("Corpus", f"{corpus.name}, {len(corpus.passages):,} passages"),
+        ("Corpus", f"{_corpus_name(settings.corpus)}, {len(data.pipeline.engine):,} passages"),
+        ("Retrieval engine", settings.engine.split(":", 1)[0]),
         ("SPLADE precision", precision),
         ("SPLADE index", index),
     ), exported.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
@@ -77,7 +85,7 @@ def header(data: TalkData, exported: datetime) -> Header:
 def export_talk(query: str, sources: TalkSources, now: datetime | None = None) -> TalkExport:
     """Every step of the guided talk for `query` (already checked), in talk order. Raises CorpusError when the
     corpus cannot be loaded (bad input); a missing model or index only leaves its steps out."""
-    sources.corpus()  # a corpus that cannot be loaded is bad input: said before any model loads
+    len(sources.pipeline.engine)  # a corpus that cannot be loaded is bad input: said before any model loads
     data = TalkData(query, sources)
     steps = talk_steps()
     sections: list[Section] = []
@@ -91,12 +99,19 @@ def export_talk(query: str, sources: TalkSources, now: datetime | None = None) -
 
 
 def sources_for(settings: Settings) -> TalkSources:
-    """The command line's sources: each component loaded on first use; the SPLADE index only if it is built
-    (the export never starts a build: `index` does)."""
-    base = sources_from_settings(settings)
+    """The command line's sources: the pipeline of SPLADE_DEMO_ENGINE, each component loaded on first use; with the
+    memory engine, the SPLADE index only if it is built (the export never starts a build: `index` does)."""
+    from splade_demo.retrieval.splade_index import load_index  # imports torch
 
-    def index() -> "SpladeIndex | None":
-        return load_index(base.encoder(), base.corpus(), settings.cache_dir)
+    corpus = Once(lambda: load_corpus(settings.corpus))
+    encoder = Once(lambda: splade_encoder(settings.splade_model, settings.precision))
+    built = Once(lambda: load_index(encoder(), corpus(), settings.cache_dir))
 
-    return TalkSources(settings, base.corpus, base.bm25, base.vectors, lambda: load_mlm(settings.mlm_model),
-                       base.encoder, index, load_queries)
+    def index() -> "SpladeIndex":
+        found = built()
+        if found is None:
+            raise Unavailable(NOT_BUILT)
+        return found
+
+    pipeline = Pipeline.from_settings(settings, corpus=corpus, encoder=encoder, splade_index=index, splade_ready=built)
+    return TalkSources(settings, pipeline, Once(lambda: load_mlm(settings.mlm_model)), load_queries)

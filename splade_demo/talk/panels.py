@@ -12,21 +12,23 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Sequence
 
+import pandas as pd
 import plotly.graph_objects as go
 
 from splade_demo.config import Settings
-from splade_demo.data.corpus import Corpus, CorpusError, LabelledQuery, find_labelled
-from splade_demo.explain.comparison import Comparison, compare_rankings
+from splade_demo.data.corpus import CorpusError, LabelledQuery, find_labelled
+from splade_demo.explain.comparison import SideBySide, side_by_side
 from splade_demo.explain.context_diff import DEFAULT_CONTRAST, TermPair, context_diff
 from splade_demo.explain.fill_mask import predict, predict_word, words
 from splade_demo.explain.glove import query_neighbours
-from splade_demo.explain.lexical_gap import bm25_report
-from splade_demo.explain.pages import PageHit, collapse_to_pages
+from splade_demo.explain.labels import grade_mark, grade_name
+from splade_demo.explain.lexical_gap import bm25_report, relevant_pages
+from splade_demo.explain.pages import PageHit
 from splade_demo.explain.provenance import term_provenance
-from splade_demo.explain.score_explanation import explain_scores, own_word_pieces
+from splade_demo.explain.score_explanation import own_word_pieces
 from splade_demo.explain.splade_view import position_term_grid, term_weights
 from splade_demo.explain.term_editing import EditableQuery, rerank
-from splade_demo.explain.why_not import default_choice, formula_text, page_best_passage, page_choices
+from splade_demo.explain.why_not import default_choice, explain_passage, formula_text, page_best_passage, why_not
 from splade_demo.figures.bert import prediction_grid, static_vs_contextual
 from splade_demo.figures.bm25 import contribution_bars
 from splade_demo.figures.compare import delta_ndcg_chart, slope_chart
@@ -34,20 +36,16 @@ from splade_demo.figures.glove import neighbour_panels
 from splade_demo.figures.splade import activation_heatmap, term_weight_bars
 from splade_demo.models.glove_vectors import VectorsUnavailable
 from splade_demo.models.hub_download import ModelUnavailable
-from splade_demo.retrieval.analyzer import analyze
 from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate, summary_rows
 from splade_demo.retrieval.neighbours import neighbours
-from splade_demo.retrieval.pipeline import METHODS, Pipeline
-from splade_demo.retrieval.ranking import Hit, top_k
+from splade_demo.retrieval.pipeline import COMPARED, METHODS, EngineError, Pipeline
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
     from splade_demo.models.loading import LoadedMLM
-    from splade_demo.retrieval.bm25 import BM25Index
     from splade_demo.retrieval.evaluation import QueryResult
     from splade_demo.retrieval.splade_encoder import SpladeEncoder, SpladeEncoding
-    from splade_demo.retrieval.splade_index import SpladeIndex
 
 # The pages' defaults (their sliders' starting values and fixed texts); tests/unit/test_talk_export.py checks
 # these against app/state.py and app/sections/, which this layer may not import.
@@ -58,7 +56,9 @@ MASKED_WORDS = 20  # app/state.py: words masked in turn on pages 3 and 4
 OTHER_SENSE_SENTENCE = "the python swallowed a rabbit whole"  # app/state.py: a query word in another sense
 DIFF_ROWS = 25  # app/sections/splade_extras.py: rows of each context-diff table
 PRESENTER = True  # a talk: the figures' presenter sizes, readable from the back of the room
-GRADES = {2: "✅ answers", 1: "☑️ helps"}
+NAMES = {"bm25": "BM25", "splade": "SPLADE", "hybrid": "Hybrid (RRF)"}
+NOT_BUILT = ("the SPLADE index of this corpus is not built yet: run `python -m splade_demo index` (or open the app "
+             "and let its build finish), then export again")
 
 
 class Unavailable(Exception):
@@ -86,17 +86,14 @@ class Panel:
 
 @dataclass(frozen=True)
 class TalkSources:
-    """Where the talk gets each component: zero-argument loaders (the CLI's load once; the app's are its cached
-    resources). `index` returns None while the SPLADE index is not built; `evaluation`, if given, returns the
-    per-query results the app has already computed (otherwise they are computed here)."""
+    """Where the talk gets its data: the pipeline the pages rank through (its engine holds the corpus, BM25 and the
+    SPLADE index, and says whether the index is ready without waiting; it loads the SPLADE encoder and the static
+    vectors), the fill-mask model's loader and the labelled queries. `evaluation`, if given, returns the per-query
+    results already computed (otherwise they are computed here, as page 5 does)."""
 
     settings: Settings
-    corpus: Callable[[], Corpus]
-    bm25: Callable[[], "BM25Index"]
-    vectors: Callable[[], "KeyedVectors"]
+    pipeline: Pipeline
     mlm: Callable[[], "LoadedMLM"]
-    encoder: Callable[[], "SpladeEncoder"]
-    index: Callable[[], "SpladeIndex | None"]
     queries: Callable[[], list[LabelledQuery]]
     evaluation: Callable[[], "dict[str, list[QueryResult]]"] | None = None
 
@@ -108,6 +105,11 @@ def _table(caption: str, rows: Sequence[dict[str, object]]) -> Table:
 
 def _cell(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _frame(caption: str, frame: pd.DataFrame) -> Table:
+    """A page's table (a DataFrame from the package) as a static table."""
+    return _table(caption, frame.to_dict("records"))
 
 
 @dataclass
@@ -122,7 +124,7 @@ class TalkData:
         if name not in self._done:
             try:
                 self._done[name] = load()
-            except (ModelUnavailable, VectorsUnavailable, CorpusError, Unavailable) as exc:
+            except (ModelUnavailable, VectorsUnavailable, CorpusError, EngineError, Unavailable) as exc:
                 self._done[name] = Unavailable(" ".join(str(exc).split()))
         value = self._done[name]
         if isinstance(value, Unavailable):
@@ -131,12 +133,12 @@ class TalkData:
 
     # -- components ---------------------------------------------------------------------------
     @property
-    def bm25(self) -> "BM25Index":
-        return self._once("bm25", self.sources.bm25)  # type: ignore[return-value]
+    def pipeline(self) -> Pipeline:
+        return self.sources.pipeline
 
     @property
     def vectors(self) -> "KeyedVectors":
-        return self._once("vectors", self.sources.vectors)  # type: ignore[return-value]
+        return self._once("vectors", self.pipeline.sources.vectors)  # type: ignore[return-value]
 
     @property
     def mlm(self) -> "LoadedMLM":
@@ -144,15 +146,13 @@ class TalkData:
 
     @property
     def encoder(self) -> "SpladeEncoder":
-        return self._once("encoder", self.sources.encoder)  # type: ignore[return-value]
+        return self._once("encoder", self.pipeline.sources.encoder)  # type: ignore[return-value]
 
-    @property
-    def index(self) -> "SpladeIndex":
-        index = self._once("index", self.sources.index)
-        if index is None:
-            raise Unavailable("the SPLADE index of this corpus is not built yet: run `python -m splade_demo index` "
-                              "(or open the app and let its build finish), then export again")
-        return index  # type: ignore[return-value]
+    def index_ready(self) -> None:
+        """Unavailable unless the SPLADE index can rank now (never waits for a build)."""
+        self.encoder  # noqa: B018 - a missing model is the reason first
+        if not self._once("ready", self.pipeline.splade_ready):
+            raise Unavailable(NOT_BUILT)
 
     @property
     def labelled(self) -> LabelledQuery | None:
@@ -177,44 +177,47 @@ class TalkData:
         return own_word_pieces(self.encoding, self.encoder.loaded.tokenizer.all_special_ids)
 
     @property
-    def comparison(self) -> Comparison:
-        return self._once("comparison", lambda: compare_rankings(  # type: ignore[return-value]
-            self.bm25, self.index, self.encoding.vector, self.query, K))
+    def side(self) -> SideBySide:
+        """Page 5's three columns, in pages (the page's default), and the comparison behind them."""
+        self.index_ready()
+        return self._once("side", lambda: side_by_side(  # type: ignore[return-value]
+            self.pipeline, self.query, self.encoding.vector, K, page_level=True, grades=self.grades))
 
     @property
     def evaluation(self) -> "dict[str, list[QueryResult]]":
         return self._once("evaluation", self._evaluate)  # type: ignore[return-value]
 
     def _evaluate(self) -> "dict[str, list[QueryResult]]":
-        """Every method over the labelled queries, as page 5 (GloVe-BM25 left out when the vectors cannot load)."""
+        """Every method the pipeline can rank by, over the labelled queries, as page 5."""
         if self.sources.evaluation is not None:
             return self.sources.evaluation()
-        index, encoder = self.index, self.encoder
-        try:
-            vectors, methods = self.vectors, list(METHODS)
-        except Unavailable:
-            vectors, methods = None, [m for m in METHODS if m != "glove-bm25"]
-        pipeline = Pipeline.from_components(self.bm25, encoder, index, vectors)
-        return evaluate(self.sources.queries(), pipeline.ranker(methods, EVAL_DEPTH))
+        self.index_ready()
+        methods = [m for m in METHODS if self.pipeline.supports(m)]
+        return evaluate(self.sources.queries(), self.pipeline.ranker(methods, EVAL_DEPTH))
 
 
 # -- page 1 -----------------------------------------------------------------------------------
 def bm25_chart(data: TalkData) -> Panel:
-    report = bm25_report(data.bm25, data.query, K, data.labelled)
+    report = bm25_report(data.pipeline, data.query, K)
     if not report.hits:
         return Panel(notes=("BM25 found no passage that contains any of the query's words: vocabulary mismatch at "
                             "its starkest.",))
-    breakdown = _table("BM25 breakdown: each passage's score, term by term (idf × tf-part)", [
+    tables = [_table("BM25 breakdown: each passage's score, term by term (idf × tf-part)", [
         {"#": h.rank, "title": h.title, "section": h.section, "score": h.score,
          "terms": " + ".join(f"{c.surface} {c.contribution:.2f}" for c in report.contributions[h.index] if c.tf)}
-        for h in report.hits])
-    missed = _table("The labelled pages, and where BM25 puts them", [
-        {"page": p.source, "title": p.title, "grade": {2: "answers it", 1: "helps"}.get(p.grade, str(p.grade)),
-         "BM25 page rank": str(p.page_rank) if p.page_rank is not None else "never retrieved",
-         "shares a query word": "yes" if p.shares_terms else "no"} for p in report.relevant])
-    notes = ("Not in any passage of this corpus: " + ", ".join(report.unknown_terms[:20]),) if report.unknown_terms else ()
-    return Panel(contribution_bars(report.hits, report.contributions, PRESENTER),
-                 (breakdown, missed) if report.relevant else (breakdown,), notes)
+        for h in report.hits])]
+    notes = ["Not in any passage of this corpus: " + ", ".join(report.unknown_terms[:20])] if report.unknown_terms else []
+    if data.labelled is not None:
+        try:
+            placed = relevant_pages(data.pipeline, data.query, data.labelled)
+        except EngineError as exc:  # NotAvailable: an engine that ranks elsewhere
+            notes.append(str(exc))
+            placed = []
+        tables.append(_table("The labelled pages, and where BM25 puts them", [
+            {"page": p.source, "title": p.title, "grade": grade_name(p.grade),
+             "BM25 page rank": str(p.page_rank) if p.page_rank is not None else "never retrieved",
+             "shares a query word": "yes" if p.shares_terms else "no"} for p in placed]))
+    return Panel(contribution_bars(report.hits, report.contributions, PRESENTER), tuple(tables), tuple(notes))
 
 
 # -- page 2 -----------------------------------------------------------------------------------
@@ -302,9 +305,10 @@ def _pages(caption: str, pages: list[PageHit]) -> Table:
 
 
 def splade_context_diff(data: TalkData) -> Panel:
-    index, vocab = data.index, data.encoder.vocab
+    data.index_ready()
+    vocab = data.encoder.vocab
     contrast = data.encoder.encode_query(DEFAULT_CONTRAST)
-    diff = context_diff(data.encoding.vector, contrast.vector, vocab, index)
+    diff = context_diff(data.encoding.vector, contrast.vector, vocab, data.pipeline)
     return Panel(tables=(
         _pairs("Gained (only in B)", diff.gained), _pairs("Lost (only in A)", diff.lost),
         _pairs("Shared", diff.shared),
@@ -315,38 +319,31 @@ def splade_context_diff(data: TalkData) -> Panel:
 
 
 # -- page 5 -----------------------------------------------------------------------------------
-def _ranking(caption: str, hits: list[Hit], grades: dict[str, int], wins: set[str] | None = None) -> Table:
-    return _table(caption, [
-        {"#": h.rank, "title": h.title, "section": h.section, "score": h.score,
-         "relevant": GRADES.get(grades.get(h.source, 0), ""),
-         **({"no shared word": "⭐" if h.id in wins else ""} if wins is not None else {})} for h in hits])
-
-
 def compare_slope(data: TalkData) -> Panel:
-    comparison, grades = data.comparison, data.grades
-    wins = {h.id for h in comparison.mismatch_wins}
+    side, grades = data.side, data.grades
+    comparison = side.comparison
+    assert comparison is not None  # the index is ready
     figure = slope_chart(comparison.changes, K, set(grades), PRESENTER) if comparison.changes else None
-    notes = (f"{len(comparison.mismatch_wins)} of SPLADE's top {K} share no analysed word with the query (⭐).",) \
-        if comparison.mismatch_wins else ()
-    return Panel(figure, (_ranking("BM25", comparison.bm25, grades), _ranking("SPLADE", comparison.splade, grades, wins),
-                          _ranking("Hybrid (RRF)", comparison.hybrid, grades)), notes)
+    notes = [f"{len(comparison.mismatch_wins)} of SPLADE's top {K} passages share no analysed word with the query "
+             "(⭐)."] if comparison.mismatch_wins else []
+    notes.append(f"Each page once, at the rank of its best passage, with how many of its passages are in the "
+                 f"method's top {comparison.depth} (as the metrics count pages).")
+    tables = tuple(_frame(f"{NAMES[m]}: top {K} pages", side.tables[m]) for m in COMPARED
+                   if side.tables[m] is not None)
+    return Panel(figure, tables, tuple(notes))
 
 
-def why_not(data: TalkData) -> Panel:
-    bm25, index, corpus = data.bm25, data.index, data.bm25.corpus
-    bm25_scores = bm25.score(analyze(data.query))
-    splade_scores = index.scores(data.encoding.vector)
-    pages = {m: collapse_to_pages(top_k(s, corpus, EVAL_DEPTH)) for m, s in (("bm25", bm25_scores),
-                                                                            ("splade", splade_scores))}
-    choices = page_choices(data.grades, corpus, pages["bm25"], pages["splade"])
-    if not choices:
+def why_not_page(data: TalkData) -> Panel:
+    data.index_ready()
+    vector = data.encoding.vector
+    offer = why_not(data.pipeline, data.query, vector, data.labelled)
+    if not offer.choices:
         return Panel(notes=("This query has no relevance labels, so there is no labelled page to explain.",))
-    choice = choices[default_choice(choices)]
-    doc_index = page_best_passage(splade_scores, bm25_scores, corpus, choice.source)
+    choice = offer.choices[default_choice(offer.choices)]
+    doc_index = page_best_passage(data.pipeline, data.query, vector, offer.corpus, choice.source)
     if doc_index is None:
         return Panel(notes=(f"The page {choice.source} has no passage in this corpus.",))
-    e = explain_scores(data.query, int(doc_index), bm25, analyze(data.query), index, data.encoding.vector,
-                       data.own_ids, data.encoder.vocab)
+    e = explain_passage(data.pipeline, data.query, int(doc_index), data.encoder, data.encoding)
     rank = lambda r: f"#{r}" if r is not None else "not retrieved"  # noqa: E731
     ranks = Table(f"{e.doc.title} · {e.doc.id} · page {e.doc.source}", ("method", "rank", "score"), (
         ("BM25", rank(e.bm25.rank), f"{e.bm25.score:.3f}"), ("SPLADE", rank(e.splade.rank), f"{e.splade.score:.3f}"),
@@ -361,22 +358,23 @@ def why_not(data: TalkData) -> Panel:
 
 
 def term_editing(data: TalkData) -> Panel:
+    data.index_ready()
     vocab, grades = data.encoder.vocab, data.grades
     base = EditableQuery.from_encoding(data.query, data.encoding, data.own_ids)
     terms = _table("The query's SPLADE terms (the table the page edits)", [
         {"term": term, "weight": weight, "expansion": "yes" if expansion else ""}
         for _, term, weight, expansion in base.splade_terms(vocab)])
-    result = rerank(base, data.bm25, data.index, K, data.labelled)
+    result = rerank(base, data.pipeline, data.encoder.vocab_size, K, data.labelled)
     tables = [terms]
-    for method, name in (("bm25", "BM25"), ("splade", "SPLADE"), ("hybrid", "Hybrid (RRF)")):
+    for method in COMPARED:
         shown = Counter(h.source for h in result.hits[method])
-        tables.append(_table(f"{name}: top {K} pages", [
+        tables.append(_table(f"{NAMES[method]}: top {K} pages", [
             {"#": p.rank, "page": p.source, "title": p.title, f"passages in top {K}": shown.get(p.source, 0),
-             f"in top {EVAL_DEPTH}": p.passages, "relevant": GRADES.get(grades.get(p.source, 0), "")}
+             f"in top {EVAL_DEPTH}": p.passages, "relevant": grade_mark(grades.get(p.source))}
             for p in result.pages[method]]))
     notes = ["BM25 words (analysed): " + (", ".join(f"{t}×{w:g}" for t, w in base.bm25.items()) or "none")]
     if result.ndcg is not None:
-        notes.append("nDCG@10 of this query: " + ", ".join(f"{m} {v:.3f}" for m, v in result.ndcg.items()))
+        notes.append("nDCG@10 of this query: " + ", ".join(f"{NAMES[m]} {v:.3f}" for m, v in result.ndcg.items()))
     return Panel(tables=tuple(tables), notes=tuple(notes))
 
 
@@ -396,7 +394,7 @@ PANELS: dict[str, Callable[[TalkData], Panel]] = {
     "p4_bars": splade_bars,
     "p4_context_diff": splade_context_diff,
     "p5_slope": compare_slope,
-    "p5_why_not": why_not,
+    "p5_why_not": why_not_page,
     "p5_term_editing": term_editing,
     "p5_delta": evidence,
 }
@@ -407,4 +405,7 @@ def panel(data: TalkData, key: str) -> Panel:
     draw = PANELS.get(key)
     if draw is None:
         raise Unavailable(f"the export has no drawing for the panel {key!r}")
-    return draw(data)
+    try:
+        return draw(data)
+    except EngineError as exc:  # NotAvailable included: what this engine cannot do
+        raise Unavailable(" ".join(str(exc).split())) from None
