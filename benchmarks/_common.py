@@ -23,6 +23,12 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from splade_demo.config import cpu_flags  # noqa: E402 - after sys.path: the library's own reading of the flags
+from splade_demo.models.admission import available_cores  # noqa: E402 - the library's own count of usable cores
+
+try:
+    import resource  # POSIX only: Windows has no getrusage
+except ImportError:
+    resource = None  # type: ignore[assignment]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -132,11 +138,27 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def usable_cores() -> int:
+    """The cores this process may use (affinity-aware where the OS tells; every OS)."""
+    return available_cores()
+
+
 def load_average() -> str:
+    """The 1, 5 and 15-minute load averages, or "n/a" where the OS has none (Windows)."""
     try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except (AttributeError, OSError):
         return "n/a"
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory in MB, or None where getrusage is missing (Windows).
+
+    `ru_maxrss` is in kilobytes on Linux but in bytes on macOS."""
+    if resource is None:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def machine_report() -> str:
@@ -145,13 +167,13 @@ def machine_report() -> str:
     present = [f for f in CPU_FLAGS if f in flags]
     absent = [f for f in CPU_FLAGS if f not in flags]
     lines = [
-        f"machine: {cpu_model()}, {os.cpu_count()} cores (affinity {len(os.sched_getaffinity(0))}), "
+        f"machine: {cpu_model()}, {os.cpu_count()} cores ({usable_cores()} usable), "
         f"{_mem_total_gb():.1f} GB RAM, Python {platform.python_version()}",
         f"cpu flags: has {', '.join(present) or 'none'}; lacks {', '.join(absent) or 'none'}",
         f"load average (1/5/15 min): {load_average()}",
     ]
     if busy():
-        lines.append(f"WARNING: the 1-minute load average is above {len(os.sched_getaffinity(0))} cores: other work shares "
+        lines.append(f"WARNING: the 1-minute load average is above {usable_cores()} cores: other work shares "
                      "this CPU, so absolute times overstate an idle machine (same-run ratios hold better)")
     try:
         import torch
@@ -167,7 +189,7 @@ def machine_report() -> str:
 def busy() -> bool:
     """True when the 1-minute load average exceeds the cores this process may use."""
     try:
-        return float(load_average().split()[0]) > len(os.sched_getaffinity(0))
+        return float(load_average().split()[0]) > usable_cores()
     except (ValueError, IndexError):
         return False
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -132,7 +131,7 @@ def child(engine_name: str, docs: int, n_queries: int) -> dict:
                           "p95_ms": common.percentile([x * 1000 for x in times], 95), "tops": tops}
     result["server_rss_mb"] = children_peak_rss_mb() if engine_name != "memory" else None
     engine.close()
-    result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["rss_mb"] = common.peak_rss_mb()
     shutil.rmtree(work, ignore_errors=True)
     return result
 

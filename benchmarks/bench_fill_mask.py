@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _common as common  # the shared machine helpers (usable cores, load average) for every OS
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 TARGET_P50_MS = 80.0
@@ -48,8 +50,8 @@ def machine() -> str:
                 flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = " / ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    usable = common.usable_cores()
+    load = common.load_average()
     return (
         f"CPU: {model_name}; cores: {os.cpu_count()} (usable {usable}); torch threads: {torch.get_num_threads()}\n"
         f"CPU flags: {' '.join(f for f in FLAGS_OF_INTEREST if f in flags) or 'n/a'}; "

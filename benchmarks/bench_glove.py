@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _common as common  # the shared machine helpers (usable cores, load average) for every OS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
@@ -62,10 +64,10 @@ def machine() -> str:
         blas = ", ".join(sorted(libraries))
     except ImportError:
         blas = "unknown"
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
+    usable = common.usable_cores()
+    load = common.load_average()
     return (
-        f"{model}; {os.cpu_count()} cores ({usable} usable); load average {load[0]:.2f}\n"
+        f"{model}; {os.cpu_count()} cores ({usable} usable); load average {load}\n"
         f"  CPU flags: {', '.join(f for f in CPU_FLAGS if f in flags) or 'none of ' + '/'.join(CPU_FLAGS)}\n"
         f"  Python {platform.python_version()}, BLAS: {blas}"
     )

@@ -25,7 +25,6 @@ import argparse
 import gc
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -138,7 +137,7 @@ def child(scenario: str, precision: str) -> None:
 
     stages.append({"stage": "end", "rss_mb": status_mb("VmRSS"), "hwm_mb": status_mb("VmHWM"), "seconds": 0.0,
                    "anon_mb": status_mb("RssAnon"), "file_mb": status_mb("RssFile"),
-                   "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+                   "ru_maxrss_mb": common.peak_rss_mb()})
     print("JSON " + json.dumps(stages))
 
 

@@ -17,6 +17,17 @@ from typing import Sequence
 from splade_demo.commands import COMMAND_MODULES, UsageError, render_text
 
 
+def use_utf8_streams(streams: Sequence[object] | None = None) -> None:
+    """Write UTF-8 to stdout and stderr whatever the locale says (Windows: cp1252 when redirected to a file).
+
+    Only text streams that can be reconfigured are touched, and only when they are not UTF-8 already."""
+    for stream in streams if streams is not None else (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        reconfigure = getattr(stream, "reconfigure", None)
+        if encoding != "utf8" and callable(reconfigure):
+            reconfigure(encoding="utf-8")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own errors follow the same contract
         self.exit(2, f"error: {message}\n")
@@ -31,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    use_utf8_streams()
     args = build_parser().parse_args(argv)
     try:
         result = args.run(args)

@@ -225,4 +225,4 @@ with st.expander("Over all labelled queries"):
                                 key="p2_evaluate"):
         results = glove_evaluation(settings, n, weight)
         st.dataframe(pd.DataFrame(expansion_summary(results)), hide_index=True, width="stretch")
-        st.caption(f"Corpus `{settings.corpus}`, n = {n}, weight = {weight:.2f}. Page-level nDCG@10 (ir-measures).")
+        st.caption(f"Corpus `{settings.corpus}`, n = {n}, weight = {weight:.2f}. Page-level nDCG@10 (trec_eval's).")

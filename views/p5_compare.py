@@ -109,7 +109,7 @@ else:
 
 st.header("The evidence: every labelled query")
 st.markdown(
-    "Page-level nDCG@10, recall@10 and reciprocal rank (computed with `ir-measures`), for each method, over all "
+    "Page-level nDCG@10, recall@10 and reciprocal rank (as trec_eval defines them), for each method, over all "
     "labelled queries and split into *vocabulary-mismatch* queries (the answer uses other words) and *lexical* ones."
 )
 with stop_on(CorpusError, message=lambda exc: f"The labelled queries could not be loaded: {exc}"), stop_on(EngineError):

@@ -8,12 +8,12 @@ Exit 0 when the file is written, also when steps are left out (a model not on th
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from splade_demo.commands import UsageError, add_common, clean_text
 from splade_demo.config import load_settings
 from splade_demo.data.corpus import CorpusError
+from splade_demo.files import replace_file
 from splade_demo.retrieval.pipeline import EngineError
 from splade_demo.talk.export import export_talk, sources_for
 
@@ -44,5 +44,5 @@ def run(args: argparse.Namespace) -> dict[str, object] | str:
         raise UsageError(str(exc)) from None
     temporary = out.with_name(out.name + ".part")
     temporary.write_bytes(result.html.encode("utf-8"))
-    os.replace(temporary, out)  # a half-written talk never replaces a good one
+    replace_file(temporary, out)  # a half-written talk never replaces a good one
     return result.as_json(str(out)) if args.json else result.summary(str(out))

@@ -9,6 +9,7 @@ Caps: MAX_UPLOAD_BYTES, MAX_DOCUMENTS and MAX_TEXT_CHARS. The text is kept exact
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Iterator, Literal
 
 from splade_demo.data.corpus import PASSAGE_FIELDS, Corpus, CorpusError, Passage, build_corpus, passage_from_record
+from splade_demo.files import replace_file
 
 Format = Literal["csv", "jsonl"]
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # .streamlit/config.toml: maxUploadSize = 5 (MB)
@@ -211,7 +213,12 @@ def save_upload(corpus: Corpus, cache_dir: Path, policy: UploadPolicy | None = N
             for passage in corpus.passages:
                 record = {name: getattr(passage, name) for name in PASSAGE_FIELDS}
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        os.replace(staging, target)
+        try:
+            replace_file(Path(staging), target)
+        except PermissionError:
+            if not target.is_file():
+                raise
+            # Windows: another session saved the same content meanwhile and has it open: theirs is ours.
     finally:
         if os.path.exists(staging):
             os.unlink(staging)
@@ -239,7 +246,8 @@ def prune_uploads(folder: Path, keep: Path, limit: int = MAX_KEPT_UPLOADS, polic
             too_old = policy is not None and now - mtime > policy.max_age_s
             too_big = policy is not None and total + size > policy.total_bytes
             if kept >= max(limit - 1, 0) or too_old or too_big:
-                path.unlink(missing_ok=True)
+                with contextlib.suppress(PermissionError):  # Windows: open in another session; pruned next time
+                    path.unlink(missing_ok=True)
                 continue
             kept += 1
         total += size

@@ -1,7 +1,7 @@
 """Page-level views of a passage ranking: the collapse the metrics use, with the passage count per page.
 
 A passage top 10 is often one page repeated. Collapsing keeps each page at the rank of its first passage
-(DESIGN.md, "Labelled queries"; `ranking.pages_in_order`, which `evaluation.page_run` scores).
+(DESIGN.md, "Labelled queries"; `ranking.pages_in_order`, which `evaluation.scored_pages` scores).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class PageHit:
 
 
 def collapse_to_pages(hits: Sequence[Hit], n_pages: int | None = None) -> list[PageHit]:
-    """Pages in order of first appearance (as `evaluation.page_run`), each with its passage count.
+    """Pages in order of first appearance (as `evaluation.scored_pages`), each with its passage count.
 
     `n_pages` keeps the first pages only; counts are over the whole of `hits` either way.
     """

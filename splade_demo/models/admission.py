@@ -2,7 +2,7 @@
 
 Streamlit serves every session from threads of one process. Unchecked, two sessions run torch at once, each with
 a thread per core, and oversubscribe the cores. Here at most `slots` model calls run at once (never more than the
-cores this process may use, `os.sched_getaffinity`; default 1), and on a server (`serve()`) torch's intra-op threads
+cores this process may use, `available_cores`; default 1), and on a server (`serve()`) torch's intra-op threads
 are set to cores // slots, so the admitted calls together use each core once. Measured at BERT-base size
 (benchmarks/bench_admission.py, README "Many visitors at once"): one call with both cores was as fast as no
 admission; two calls at one thread each were 1.1-1.9x slower. Interactive calls (a query, a fill-mask) go before
@@ -32,7 +32,11 @@ class WaitNotice(Protocol):
 
 
 def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity; os.cpu_count where that is unknown)."""
+    """The cores this process may run on: Python 3.13's `os.process_cpu_count()` (its affinity on every OS),
+    else the CPU affinity where the OS has one (Linux), else `os.cpu_count()` (macOS, Windows before 3.13)."""
+    process_cpu_count = getattr(os, "process_cpu_count", None)
+    if process_cpu_count is not None:
+        return max(1, process_cpu_count() or 1)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):

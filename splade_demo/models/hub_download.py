@@ -14,11 +14,15 @@ next download fetches what is missing.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Literal, TypeVar
+
+from splade_demo.files import replace_file
 
 T = TypeVar("T")
 Layout = Literal["safetensors", "pytorch .bin"]
@@ -148,12 +152,13 @@ def _download(name: str, commit: str, patterns: list[str], total: int, on_progre
 
     if on_progress is None:
         return _with_retry(name, attempt)
-    return _with_retry(name, lambda: _watch(attempt, _blobs_folder(name), total, on_progress))
+    return _with_retry(name, lambda: _watch(attempt, lambda: bytes_arrived(_repo_folder(name), commit), total,
+                                            on_progress))
 
 
-def _watch(download: Callable[[], Path], blobs: Path, total: int, on_progress: ProgressCallback) -> Path:
-    """Run `download` in a worker thread and report the bytes in `blobs` (finished and `.incomplete`) meanwhile."""
-    start = _bytes_in(blobs)
+def _watch(download: Callable[[], Path], arrived: Callable[[], int], total: int, on_progress: ProgressCallback) -> Path:
+    """Run `download` in a worker thread and report the bytes `arrived()` counts meanwhile."""
+    start = arrived()
     outcome: list[object] = []
 
     def run() -> None:
@@ -165,7 +170,7 @@ def _watch(download: Callable[[], Path], blobs: Path, total: int, on_progress: P
     worker = threading.Thread(target=run, name="hub-download", daemon=True)
     worker.start()
     while worker.is_alive():
-        on_progress(min(total, max(0, _bytes_in(blobs) - start)), total)
+        on_progress(min(total, max(0, arrived() - start)), total)
         worker.join(POLL_INTERVAL_S)
     result = outcome[0]
     if isinstance(result, BaseException):
@@ -238,7 +243,7 @@ def point_main_at(name: str, commit: str) -> None:
     ref.parent.mkdir(parents=True, exist_ok=True)
     staging = ref.parent / f".main.{os.getpid()}.{threading.get_ident()}.tmp"
     staging.write_text(commit, encoding="utf-8")
-    os.replace(staging, ref)
+    replace_file(staging, ref)
 
 
 def _repo_folder(name: str) -> Path:
@@ -248,15 +253,24 @@ def _repo_folder(name: str) -> Path:
     return Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=name, repo_type="model")
 
 
-def _blobs_folder(name: str) -> Path:
-    return _repo_folder(name) / "blobs"
+def bytes_arrived(repo: Path, commit: str) -> int:
+    """Bytes of one repo's download so far, each counted once wherever huggingface_hub keeps it.
+
+    A file arrives as `blobs/<hash>.incomplete`, becomes `blobs/<hash>`, and the commit's snapshot folder gets a
+    symlink to it (not counted). Without symlinks (Windows without Developer Mode, HF_HUB_DISABLE_SYMLINKS)
+    the finished blob is moved into the snapshot folder instead, and `blobs/` empties: counted there."""
+    return _regular_file_bytes(repo / "blobs") + _regular_file_bytes(repo / "snapshots" / commit)
 
 
-def _bytes_in(folder: Path) -> int:
-    try:
-        return sum(entry.stat().st_size for entry in os.scandir(folder) if entry.is_file())
-    except OSError:
-        return 0
+def _regular_file_bytes(folder: Path) -> int:
+    """Sizes of the files under `folder`, symlinks not followed nor counted (a file gone meanwhile counts 0)."""
+    total = 0
+    for root, _dirs, names in os.walk(folder):
+        for name in names:
+            with contextlib.suppress(OSError):
+                info = os.lstat(os.path.join(root, name))
+                total += info.st_size if stat.S_ISREG(info.st_mode) else 0
+    return total
 
 
 def _matches(path: str, patterns: list[str]) -> bool:

@@ -13,6 +13,7 @@ import shutil
 import threading
 from pathlib import Path
 
+from splade_demo.files import replace_folder
 from splade_demo.models.hub_download import TOKENIZER_FILES, ModelUnavailable, folder_layout
 
 CONVERTED_SUBDIR = "converted"
@@ -72,8 +73,10 @@ def convert_bin_to_safetensors(source: Path, target: Path, name: str) -> None:
         if (source / file_name).is_file():
             shutil.copyfile(source / file_name, staging / file_name)
     del model
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
+    try:
+        replace_folder(staging, target)  # an earlier, incomplete copy goes aside (Windows: maybe still mapped)
+    except PermissionError as exc:
+        raise ModelUnavailable(f"The safetensors copy of `{name}` could not be put in place: {exc.strerror}") from exc
 
 
 def _is_complete(folder: Path) -> bool:

@@ -1,4 +1,4 @@
-"""Page-level evaluation with ir-measures: nDCG@10, R@10 and RR (reciprocal rank).
+"""Page-level evaluation: nDCG@10, R@10 and RR (reciprocal rank), as trec_eval defines them (retrieval/measures.py).
 
 A passage ranking is collapsed to pages in order of first appearance (docs/architecture.md). Gains are
 the grades (trec_eval's nDCG, Järvelin & Kekäläinen 2002); R@10 and RR count grade >= 1.
@@ -10,13 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
-import ir_measures
-from ir_measures import RR, Qrel, R, ScoredDoc, nDCG
-
 from splade_demo.data.corpus import LabelledQuery
+from splade_demo.retrieval.measures import ndcg_at, recall_at, reciprocal_rank
 from splade_demo.retrieval.ranking import Hit, pages_in_order
 
-MEASURES = (nDCG @ 10, R @ 10, RR)
+CUTOFF = 10
 MEASURE_NAMES: tuple[str, ...] = ("nDCG@10", "R@10", "RR")
 EVAL_DEPTH = 1000  # passages retrieved per query before collapsing to pages
 
@@ -32,23 +30,24 @@ class QueryResult:
     pages: tuple[str, ...]
 
 
-def page_run(query_id: str, hits: Sequence[Hit]) -> list[ScoredDoc]:
-    """The page-level run of one query: page i of n scores n - i."""
-    pages = pages_in_order(list(hits))
-    return [ScoredDoc(query_id, page, float(len(pages) - i)) for i, page in enumerate(pages)]
+def scored_pages(hits: Sequence[Hit]) -> tuple[str, ...]:
+    """The pages a passage ranking is scored on: each page once, in order of its first passage."""
+    return tuple(pages_in_order(list(hits)))
+
+
+def page_metrics(pages: Sequence[str], grades: Mapping[str, int]) -> dict[str, float]:
+    """nDCG@10, R@10 and RR of one query's pages in ranked order."""
+    return {"nDCG@10": ndcg_at(pages, grades, CUTOFF), "R@10": recall_at(pages, grades, CUTOFF),
+            "RR": reciprocal_rank(pages, grades)}
 
 
 def evaluate_rankings(queries: Sequence[LabelledQuery], rankings: dict[str, Sequence[Hit]]) -> list[QueryResult]:
     """Per-query metrics of passage rankings (`rankings[query.id]`)."""
-    qrels = [Qrel(q.id, page, grade) for q in queries for page, grade in q.rel.items()]
-    run = [doc for q in queries for doc in page_run(q.id, rankings.get(q.id, []))]
-    values: dict[str, dict[str, float]] = {q.id: dict.fromkeys(MEASURE_NAMES, 0.0) for q in queries}
-    for metric in ir_measures.iter_calc(list(MEASURES), qrels, run):
-        values[metric.query_id][str(metric.measure)] = float(metric.value)
-    return [
-        QueryResult(q.id, q.text, q.kind, values[q.id], tuple(pages_in_order(list(rankings.get(q.id, [])))))
-        for q in queries
-    ]
+    results = []
+    for q in queries:
+        pages = scored_pages(rankings.get(q.id, []))
+        results.append(QueryResult(q.id, q.text, q.kind, page_metrics(pages, q.rel), pages))
+    return results
 
 
 def mean_metrics(results: Sequence[QueryResult], kind: str | None = None) -> dict[str, float]:

@@ -108,13 +108,14 @@ def rendered(at: AppTest) -> dict[str, object]:
 
 ROUTER = """import streamlit as st
 
-st.navigation([st.Page("views/p3_bert.py", default=True), st.Page("views/p4_splade.py", url_path="splade")]).run()
+st.navigation([st.Page({bert!r}, default=True), st.Page({splade!r}, url_path="splade")]).run()
 """
 
 
 @pytest.fixture(scope="module")
 def router(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An entry point with the two pages and no sidebar (pages' own links resolve through `views/`).
+    """An entry point in a folder of its own with the two pages and no sidebar (pages are registered by absolute
+    path, as app.py registers them, so their own links resolve from any folder, with no symlink).
 
     Through app.py, the second run of each AppTest re-sends the sidebar's widget states; with several AppTests
     at once, some sessions lost them and their model selectboxes fell back to the catalogue's first entry (the
@@ -122,8 +123,9 @@ def router(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sidebar the settings come from the environment alone.
     """
     folder = tmp_path_factory.mktemp("router")
-    (folder / "views").symlink_to(REPO_ROOT / "views", target_is_directory=True)
-    (folder / "router.py").write_text(ROUTER, encoding="utf-8")
+    views = REPO_ROOT / "views"
+    (folder / "router.py").write_text(ROUTER.format(bert=str(views / "p3_bert.py"), splade=str(views / "p4_splade.py")),
+                                      encoding="utf-8")
     return folder / "router.py"
 
 
@@ -136,7 +138,7 @@ def session(entry: Path, query: str, barrier: threading.Barrier | None = None) -
     shown: dict[str, object] = {}
     for page in PAGES:
         if page != PAGES[0]:
-            at.switch_page(page)
+            at.switch_page(str(REPO_ROOT / page))  # registered by absolute path
         at.run()
         if page == "views/p4_splade.py":  # its document part waits for the background index build: after it
             join_index_builds()

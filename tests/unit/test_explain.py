@@ -1,7 +1,7 @@
 """explain: per-term breakdowns, ranks that agree with `search`, page collapse, term editing, context diff.
 
 Oracles: the BM25 formula by hand from the raw passages, the dot product from the dense vectors, `Pipeline.rank`,
-`evaluation.page_run` and `evaluation.evaluate`. The tiny SPLADE runs at fp32 (exact).
+`evaluation.scored_pages` and `evaluation.evaluate`. The tiny SPLADE runs at fp32 (exact).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from splade_demo.retrieval.analyzer import analyze
 from splade_demo.config import Settings
 from splade_demo.data.corpus import Corpus, LabelledQuery, load_corpus
-from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate, page_run
+from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate, scored_pages
 from splade_demo.explain.context_diff import DEFAULT_CONTRAST, context_diff
 from splade_demo.explain.pages import best_passage, collapse_to_pages
 from splade_demo.explain.score_explanation import (
@@ -184,7 +184,7 @@ def test_page_collapse_matches_the_evaluation_page_order(pipeline: Pipeline) -> 
         for method in ("bm25", "splade", "hybrid"):
             hits = pipeline.rank(method, query, EVAL_DEPTH)
             pages = collapse_to_pages(hits)
-            assert [p.source for p in pages] == [d.doc_id for d in page_run("q", hits)]
+            assert [p.source for p in pages] == list(scored_pages(hits))
             assert {p.source: p.passages for p in pages} == Counter(h.source for h in hits)
             assert [p.first_rank for p in pages] == [next(h.rank for h in hits if h.source == p.source) for p in pages]
             assert [p.source for p in collapse_to_pages(hits[:10], 3)] == pages_in_order(hits[:10])[:3]

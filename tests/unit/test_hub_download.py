@@ -22,6 +22,7 @@ import pytest
 
 from splade_demo.config import DEFAULT_MLM_MODEL, DEFAULT_SPLADE_MODEL
 from splade_demo.models.catalog import find
+from splade_demo.models.hub_download import bytes_arrived
 from tests.conftest import REPO_ROOT
 from tests.hub_server import LocalHub
 
@@ -72,11 +73,13 @@ def hub() -> Iterator[LocalHub]:
 
 
 def run_cli(hub: LocalHub, home: Path, *argv: str, offline: bool = False, **env: str) -> subprocess.CompletedProcess:
+    """`python -m splade_demo *argv` against `hub`, with its own HF_HOME under `home` (`-c CODE` runs CODE instead)."""
     environment = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HOME": str(home / "hf"),
                    "HF_HUB_OFFLINE": "1" if offline else "0", "SPLADE_DEMO_CACHE": str(home / "cache"), **env}
     for variable in ("HF_HUB_CACHE", "HF_TOKEN", "TRANSFORMERS_OFFLINE"):
         environment.pop(variable, None)
-    return subprocess.run([sys.executable, "-m", "splade_demo", *argv], capture_output=True, text=True,
+    command = list(argv) if argv[:1] == ("-c",) else ["-m", "splade_demo", *argv]
+    return subprocess.run([sys.executable, *command], capture_output=True, text=True,
                           cwd=REPO_ROOT, env=environment, timeout=240)
 
 
@@ -228,3 +231,34 @@ def test_first_use_without_prefetch_downloads_and_says_how_far_it_got(hub: Local
     assert progress, result.stderr
     done, total = progress[-1].removeprefix("downloading org/splade: ").split(" of ")
     assert done == total  # the last line: every byte of config, tokenizer and weights
+
+
+@pytest.mark.parametrize("symlinks", [True, False], ids=["symlinks", "no-symlinks"])
+def test_progress_counts_every_byte_once_with_or_without_symlinks(hub: LocalHub, layouts: dict, tmp_path: Path,
+                                                                  symlinks: bool) -> None:
+    """Windows without Developer Mode: huggingface_hub moves each finished blob into the snapshot and `blobs/`
+    empties (HF_HUB_DISABLE_SYMLINKS is huggingface_hub's own switch to that path). The bytes counted for the bar
+    are still every byte once, and the bar never goes back."""
+    if symlinks:
+        try:
+            (tmp_path / "probe").symlink_to(tmp_path)
+        except OSError:
+            pytest.skip("this account may not create symlinks (Windows without Developer Mode)")
+    hub.add("org/splade", layouts["sharded"])
+    record = ("import json; from splade_demo.models.hub_download import fetch_snapshot; seen = []; "
+              "fetch_snapshot('org/splade', on_progress=lambda done, total: seen.append((done, total))); "
+              "print(json.dumps(seen))")
+    result = run_cli(hub, tmp_path, "-c", record, HF_HUB_DISABLE_SYMLINKS="0" if symlinks else "1")
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)  # never backwards
+    repo = tmp_path / "hf" / "hub" / "models--org--splade"
+    (snapshot,) = (repo / "snapshots").iterdir()
+    files = [p for p in snapshot.rglob("*") if p.is_file()]
+    total = sum(p.stat().st_size for p in files)
+    assert seen[-1] == [total, total] and bytes_arrived(repo, snapshot.name) == total
+    blobs = [p for p in (repo / "blobs").iterdir() if p.is_file()]
+    if symlinks:
+        assert all(p.is_symlink() for p in files) and len(blobs) == len(files)
+    else:  # the layout of a machine without symlinks
+        assert not blobs and not [p for p in files if p.is_symlink()]

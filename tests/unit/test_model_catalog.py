@@ -43,7 +43,10 @@ def test_folder_size_follows_symlinks(tmp_path: Path) -> None:
     (tmp_path / "blobs").mkdir()
     (tmp_path / "blobs" / "x").write_bytes(b"1" * 100)
     (tmp_path / "snap").mkdir()
-    (tmp_path / "snap" / "model.safetensors").symlink_to(tmp_path / "blobs" / "x")
+    try:
+        (tmp_path / "snap" / "model.safetensors").symlink_to(tmp_path / "blobs" / "x")
+    except OSError:  # Windows without Developer Mode: the HF cache then holds plain files, nothing to follow
+        pytest.skip("this account may not create symlinks")
     (tmp_path / "snap" / "config.json").write_text("{}")
     assert mc.folder_size(tmp_path / "snap") == 102
 

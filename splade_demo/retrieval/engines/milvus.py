@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import logging
 import math
 import socket
+import sys
 import threading
 import warnings
 from dataclasses import dataclass
@@ -91,10 +93,22 @@ def collection_name(corpus: CorpusInfo, model: ModelKey) -> str:
 
 
 # -- connecting -----------------------------------------------------------------------------------
+def embedded_unavailable() -> str | None:
+    """Why the embedded milvus-lite cannot run on this machine, in one line (None when it can)."""
+    if sys.platform == "win32":
+        return "embedded Milvus has no Windows build; use a Milvus server URI (milvus:http://HOST:19530)"
+    if importlib.util.find_spec("milvus_lite") is None:
+        return ("embedded Milvus (milvus-lite) is not installed: `pip install -r requirements.txt`, "
+                "or use a Milvus server URI (milvus:http://HOST:19530)")
+    return None
+
+
 def connect(spec: EngineSpec, create: bool = False, public: bool | None = None) -> "MilvusClient":
     """A MilvusClient for `spec`; every failure is one EngineError (no path or host in public mode)."""
     where = spec.display(public)
     if spec.embedded:
+        if (unavailable := embedded_unavailable()) is not None:
+            raise EngineError(unavailable)
         path = Path(spec.target)
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
