@@ -17,6 +17,9 @@ from typing import Sequence
 from splade_demo.commands import COMMAND_MODULES, UsageError, render_text
 
 
+INTERRUPTED = 130  # 128 + SIGINT
+
+
 def use_utf8_streams(streams: Sequence[object] | None = None) -> None:
     """Write UTF-8 to stdout and stderr whatever the locale says (Windows: cp1252 when redirected to a file).
 
@@ -46,9 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result = args.run(args)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:  # Ctrl-C: 130 as a shell reports it; a build keeps the batches it saved
+        print("interrupted: an index build resumes from its saved batches when the command runs again",
+              file=sys.stderr)
+        return INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the contract: one line on stderr, exit 2
         message = " ".join(str(exc).split()) or type(exc).__name__
         if not isinstance(exc, UsageError) and not isinstance(exc, (ValueError, OSError, RuntimeError, LookupError)):

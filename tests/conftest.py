@@ -11,10 +11,13 @@ import os
 import subprocess
 import threading
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+if TYPE_CHECKING:
+    from tests.milvus_server import MilvusServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TIERS = ("unit", "app", "robustness", "e2e")
@@ -81,6 +84,18 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., subprocess.Comp
         return subprocess.CompletedProcess(list(argv), code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator["MilvusServer"]:
+    """A real Milvus server (milvus-lite's binary on a free TCP port, its own temp database), stopped at the end."""
+    from tests.milvus_server import MilvusServer, milvus_binary
+
+    if milvus_binary() is None:
+        pytest.skip("milvus-lite's server binary is not installed (no wheel for this platform)")
+    server = MilvusServer(tmp_path_factory.mktemp("milvus_server") / "server.db").start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture()

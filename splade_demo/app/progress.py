@@ -42,6 +42,8 @@ def status_text(status: "BuildStatus", loading_model: bool = False) -> str:
     if status.finished:
         return "ready"
     percent = int(status.fraction * 100)
+    if status.waiting_for:
+        return "being built by another process; it loads here when that build ends…"
     if loading_model:
         return "building: loading the SPLADE model…"
     left = status.eta_seconds

@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> dict[str, object] | str:
     doc_id = args.doc.strip()
     if not doc_id:
         raise UsageError("--doc is empty: give a passage id such as library/gc#1")
+    # the contract: `explain` uses the memory engine (SPLADE_DEMO_ENGINE=milvus:… must not make it fail)
     pipeline = Pipeline.from_settings(load_settings(), args.corpus, progress=TqdmProgress(), engine_spec="memory")
     local = pipeline.in_process("explain")
     try:

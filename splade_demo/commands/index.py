@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from splade_demo.commands import TqdmProgress, UsageError, add_common
+from splade_demo.commands import TqdmProgress, UsageError, add_common, progress_bar
 from splade_demo.config import load_settings
 from splade_demo.data.corpus import Corpus, load_corpus, resolve_corpus_path
 from splade_demo.retrieval.engines import parse_engine_spec
@@ -90,9 +90,7 @@ class _TqdmIndexProgress:
         self.bar: Any = None
 
     def on_start(self, total: int) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, desc="loading into Milvus", unit="doc")
+        self.bar = progress_bar(total=total, desc="loading into Milvus", unit="doc")
 
     def on_batch(self, done: int) -> None:
         if self.bar is not None:

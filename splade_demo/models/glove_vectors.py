@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from splade_demo.config import DEFAULT_GLOVE, public_mode
+from splade_demo.integrity import note, verify_folder, write_checksums
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -166,6 +167,8 @@ def _cached_native(folder: Path, build) -> "KeyedVectors":
     concurrent reader never sees a half-written file; if another process wins the race, its copy is used.
     """
     target = folder / NATIVE_FILE
+    if target.is_file() and not _intact(folder):
+        shutil.rmtree(folder, ignore_errors=True)
     if not target.is_file():
         vectors = build()
         try:
@@ -173,6 +176,7 @@ def _cached_native(folder: Path, build) -> "KeyedVectors":
             staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
             try:
                 vectors.save(str(staging / NATIVE_FILE), separately=["vectors"])  # vectors to a .npy that mmaps
+                write_checksums(staging)  # last: a folder without it was never finished
                 try:
                     os.rename(staging, folder)
                 except OSError:
@@ -187,6 +191,15 @@ def _cached_native(folder: Path, build) -> "KeyedVectors":
         return _load_native(target)
     except (OSError, EOFError, ValueError) as exc:
         raise VectorsUnavailable(f"the cached vectors at {target} cannot be read ({exc}); delete that folder") from exc
+
+
+def _intact(folder: Path) -> bool:
+    """The converted vectors match their checksums (a .npy and a pickle have none of their own); otherwise one
+    `note:` line, and they are converted again."""
+    problem = verify_folder(folder)
+    if problem:
+        note(f"the converted vectors at {folder}: {problem}; converting them again")
+    return problem is None
 
 
 def wheel_root() -> Path:

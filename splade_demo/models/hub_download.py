@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Literal, TypeVar
 
 from splade_demo.files import replace_file
+from splade_demo.integrity import disk_full, no_space_line
 
 T = TypeVar("T")
 Layout = Literal["safetensors", "pytorch .bin"]
@@ -151,9 +152,9 @@ def _download(name: str, commit: str, patterns: list[str], total: int, on_progre
                                       etag_timeout=REQUEST_TIMEOUT_S))
 
     if on_progress is None:
-        return _with_retry(name, attempt)
+        return _with_retry(name, attempt, total)
     return _with_retry(name, lambda: _watch(attempt, lambda: bytes_arrived(_repo_folder(name), commit), total,
-                                            on_progress))
+                                            on_progress), total)
 
 
 def _watch(download: Callable[[], Path], arrived: Callable[[], int], total: int, on_progress: ProgressCallback) -> Path:
@@ -180,8 +181,9 @@ def _watch(download: Callable[[], Path], arrived: Callable[[], int], total: int,
     return result
 
 
-def _with_retry(name: str, call: Callable[[], T]) -> T:
-    """Run a hub call; retry once on a connection problem; turn every hub failure into one clear line."""
+def _with_retry(name: str, call: Callable[[], T], needed_bytes: int = 0) -> T:
+    """Run a hub call; retry once on a connection problem; turn every hub failure into one clear line (out of
+    space: the folder and about `needed_bytes`, with no retry)."""
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
     for attempt in range(ATTEMPTS):
@@ -197,6 +199,9 @@ def _with_retry(name: str, call: Callable[[], T]) -> T:
         except RepositoryNotFoundError:
             raise ModelUnavailable(f"There is no model `{name}` on the hub (or it is private: set HF_TOKEN).") from None
         except Exception as exc:  # noqa: BLE001 - connection dropped, stalled, refused, or a broken file
+            if disk_full(exc) is not None:  # the `.incomplete` blob never counts as cached
+                raise ModelUnavailable(no_space_line(_repo_folder(name).parent, needed_bytes,
+                                                     f"the download of `{name}`")) from None
             if attempt + 1 < ATTEMPTS:
                 continue
             raise ModelUnavailable(

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from splade_demo.files import replace_folder
+from splade_demo.integrity import disk_full, no_space_line, note, verify_folder, write_checksums
 from splade_demo.models.hub_download import TOKENIZER_FILES, ModelUnavailable, folder_layout
 
 CONVERTED_SUBDIR = "converted"
@@ -43,8 +44,8 @@ def safetensors_folder(source: Path, name: str, cache_dir: Path) -> tuple[Path, 
                                "(neither model.safetensors nor pytorch_model.bin).")
     target = converted_folder(source, cache_dir)
     with _CONVERSION_LOCK:
-        if not _is_complete(target):
-            convert_bin_to_safetensors(source, target, name)
+        if not _is_intact(target):
+            _convert_with_space_check(source, target, name)
     return target, "converted from .bin"
 
 
@@ -72,11 +73,36 @@ def convert_bin_to_safetensors(source: Path, target: Path, name: str) -> None:
     for file_name in TOKENIZER_FILES:
         if (source / file_name).is_file():
             shutil.copyfile(source / file_name, staging / file_name)
+    write_checksums(staging)  # last: a copy without it is not complete
     del model
     try:
         replace_folder(staging, target)  # an earlier, incomplete copy goes aside (Windows: maybe still mapped)
     except PermissionError as exc:
         raise ModelUnavailable(f"The safetensors copy of `{name}` could not be put in place: {exc.strerror}") from exc
+
+
+def _convert_with_space_check(source: Path, target: Path, name: str) -> None:
+    """`convert_bin_to_safetensors`; out of space: one line naming the folder and about what it needs (the `.bin`
+    size). The staging folder is never taken for a converted copy (no checksums.json, and it is not `target`)."""
+    try:
+        convert_bin_to_safetensors(source, target, name)
+    except Exception as exc:  # noqa: BLE001 - safetensors' writer raises its own error type for a full disk
+        if disk_full(exc) is None:
+            raise
+        needed = sum(p.stat().st_size for p in source.glob("pytorch_model*.bin"))
+        raise ModelUnavailable(no_space_line(target.parent, needed, f"the safetensors copy of `{name}`")) from None
+
+
+def _is_intact(folder: Path) -> bool:
+    """A complete converted copy whose files match their checksums (safetensors has none of its own); a bad copy
+    gets one `note:` line and is converted again."""
+    if not folder.exists():
+        return False
+    problem = "is incomplete" if not _is_complete(folder) else verify_folder(folder)
+    if problem:
+        note(f"the converted weights at {folder}: {problem}; converting them again")
+        return False
+    return True
 
 
 def _is_complete(folder: Path) -> bool:

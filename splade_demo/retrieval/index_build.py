@@ -4,12 +4,18 @@ The thread loads the encoder if it was given a loader, then builds the index (or
 batches an interrupted build saved: `splade_index.load_or_build_index`), and reports its progress through the
 `EncodeProgress` protocol (`on_start`, `on_batch`, in documents and word pieces) for a progress bar and the time
 left, both counted in word pieces: the work a build does.
+
+A process that ends while a build runs (Ctrl-C or SIGTERM to `streamlit run`, the end of an AppTest script) stops
+it between batches at exit (`stop_builds`, an atexit hook): the batch in flight finishes and is saved, the thread
+ends, and no torch work is left running at interpreter teardown (which aborted with `terminate called`).
 """
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Union
@@ -19,6 +25,25 @@ from splade_demo.retrieval.splade_encoder import SpladeEncoder
 from splade_demo.retrieval.splade_index import DEFAULT_BATCH_SIZE, SpladeIndex, load_or_build_index, plain_error
 
 BUILD_THREAD_NAME = "splade-index-build"
+STOP_TIMEOUT_S = 60.0  # at exit: the batch in flight finishes (a BERT-base batch of 16 passages: seconds)
+_BUILDS: "weakref.WeakSet[IndexBuild]" = weakref.WeakSet()
+
+
+class BuildStopped(Exception):
+    """The process is ending: the build stopped between batches; its saved batches stay for the next start."""
+
+
+def stop_builds(timeout: float = STOP_TIMEOUT_S) -> None:
+    """Stop every running build of this process between batches and wait for its thread (atexit)."""
+    builds = list(_BUILDS)
+    for build in builds:
+        build.stop()
+    deadline = time.monotonic() + timeout
+    for build in builds:
+        build.wait(max(0.0, deadline - time.monotonic()))
+
+
+atexit.register(stop_builds)
 
 
 @dataclass(frozen=True)
@@ -36,6 +61,7 @@ class BuildStatus:
     done_tokens: int = 0  # word pieces as encoded: the work, which the time follows
     total_tokens: int = 0
     skipped_tokens: int = 0
+    waiting_for: int = 0  # the pid of another process building this index (this one waits, then loads it)
 
     @property
     def fraction(self) -> float:
@@ -75,6 +101,9 @@ class IndexBuild:
         self._done, self._total, self._skipped = 0, len(corpus), 0
         self._done_tokens = self._total_tokens = self._skipped_tokens = 0  # word pieces
         self._started = self._encoding_started = 0.0
+        self._stop = threading.Event()
+        self._waiting_for = 0
+        _BUILDS.add(self)
 
     @property
     def index(self) -> SpladeIndex | None:
@@ -94,6 +123,14 @@ class IndexBuild:
             self._started = self._encoding_started = time.perf_counter()
             self._thread = threading.Thread(target=self._run, name=BUILD_THREAD_NAME, daemon=True)
             self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the build to stop after the batch in flight (it is saved); `wait` for the thread to end."""
+        self._stop.set()
+
+    def _stop_point(self) -> None:
+        if self._stop.is_set():
+            raise BuildStopped
 
     def retry(self) -> None:
         """Start again after a failure (resuming from the saved batches)."""
@@ -118,28 +155,42 @@ class IndexBuild:
                 skipped=self._skipped, encoding_elapsed=now - self._encoding_started if self._encoding_started else 0.0,
                 finished=self._index is not None or (self._error is not None and not running), error=self._error,
                 started=self._thread is not None, done_tokens=self._done_tokens, total_tokens=self._total_tokens,
-                skipped_tokens=self._skipped_tokens,
+                skipped_tokens=self._skipped_tokens, waiting_for=self._waiting_for,
             )
+
+    def on_wait(self, pid: int) -> None:
+        """build_lock: another process (`pid`) builds this index; we wait for it (and stop waiting at exit)."""
+        with self._lock:
+            self._waiting_for = pid or -1
+        self._stop_point()
 
     def on_start(self, total: int, skipped: int, total_tokens: int, skipped_tokens: int) -> None:
         """EncodeProgress: encoding starts now (tokenising is over); skipped documents (blank, or in saved batches)
         count as done."""
         with self._lock:
             self._encoding_started = time.perf_counter()
+            self._waiting_for = 0
             self._skipped, self._done, self._total = skipped, skipped, total
             self._done_tokens = self._skipped_tokens = skipped_tokens
             self._total_tokens = total_tokens
+        self._stop_point()
 
     def on_batch(self, done: int, done_tokens: int) -> None:
         """EncodeProgress: `done` documents, `done_tokens` word pieces so far."""
         with self._lock:
             self._done, self._done_tokens = done, done_tokens
+        self._stop_point()  # after the batch was saved: the next start resumes from it
 
     def _run(self) -> None:
         try:
             if self.encoder is None:
                 self.encoder = self._load_encoder()
+            self._stop_point()
             index = load_or_build_index(self.encoder, self.corpus, self.cache_dir, self, self.batch_size)
+        except BuildStopped:
+            with self._lock:
+                self._error = "stopped before it finished (the process is ending; the next start resumes it)"
+            return
         except Exception as exc:  # noqa: BLE001 - reported on the page, never a traceback
             with self._lock:
                 self._error = plain_error(exc)

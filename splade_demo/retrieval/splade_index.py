@@ -32,6 +32,8 @@ import numpy as np
 from scipy import sparse
 
 from splade_demo.data.corpus import Corpus, Passage
+from splade_demo.integrity import SEAL_FIELD, disk_full, no_space_line, note, seal, unseal
+from splade_demo.retrieval.build_lock import build_lock
 from splade_demo.retrieval.splade_encoder import EncodeProgress, SpladeEncoder
 
 INDEX_FORMAT = 1
@@ -211,13 +213,17 @@ def load_or_build_index(
     cached = load_index(encoder, corpus, cache_dir)
     if cached is not None:
         return cached
-    saved = SavedBatches(parts_folder(path), encoder.vocab_size)
-    index = build_index(encoder, corpus, progress, batch_size, saved)
-    try:
-        save_index(index, path, encoder.fingerprint)
-    except OSError as exc:
-        return _replace(index, save_error=plain_error(exc))
-    saved.remove()
+    with build_lock(path, getattr(progress, "on_wait", None)) as waited:  # one builder per cache (build_lock.py)
+        cached = load_index(encoder, corpus, cache_dir) if waited else None
+        if cached is not None:
+            return cached
+        saved = SavedBatches(parts_folder(path), encoder.vocab_size)
+        index = build_index(encoder, corpus, progress, batch_size, saved)
+        try:
+            save_index(index, path, encoder.fingerprint)
+        except OSError as exc:
+            return _replace(index, save_error=_save_failure(exc, path, index))
+        saved.remove()
     return _replace(index, path=path)
 
 
@@ -241,16 +247,20 @@ def load_index(encoder: SpladeEncoder, corpus: Corpus, cache_dir: Path) -> Splad
     key = index_key(encoder, corpus)
     meta = _read_meta(path)
     if meta is None or meta.get("key") != key or not path.is_file():
+        if meta is None and _meta_path(path).is_file():
+            _note_unusable(path, "has a corrupt or half-written sidecar (.json)")
         return None
     try:
-        matrix = sparse.load_npz(path).tocsr()  # load_npz refuses pickled objects
+        matrix = sparse.load_npz(path).tocsr()  # load_npz refuses pickled objects; the zip CRC catches corruption
         n_docs = len(corpus)
         truncated = np.zeros(n_docs, dtype=bool)
         truncated[np.asarray(meta["truncated"], dtype=np.int64)] = True
         n_tokens = np.asarray(meta["n_tokens"], dtype=np.int64)
-    except (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, zipfile.BadZipFile):
+    except (OSError, ValueError, KeyError, IndexError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        _note_unusable(path, f"cannot be read ({type(exc).__name__})")
         return None
     if matrix.shape != (len(corpus), encoder.vocab_size) or n_tokens.shape != (len(corpus),):
+        _note_unusable(path, f"has the wrong shape {matrix.shape}")
         return None
     return SpladeIndex(
         corpus=corpus, matrix=sparse.csr_matrix(matrix, dtype=np.float32), key=key, truncated=truncated,
@@ -279,7 +289,7 @@ def save_index(index: SpladeIndex, path: Path, fingerprint: str = "") -> None:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     _atomic_write(path, lambda handle: sparse.save_npz(handle, index.matrix, compressed=True))
-    _atomic_write(_meta_path(path), lambda handle: handle.write(json.dumps(meta).encode()))
+    _atomic_write(_meta_path(path), lambda handle: handle.write(json.dumps(seal(meta)).encode()))  # self-checking
 
 
 def _atomic_write(path: Path, write: Callable) -> None:
@@ -295,11 +305,32 @@ def _atomic_write(path: Path, write: Callable) -> None:
 
 
 def _read_meta(path: Path) -> dict | None:
+    """The sidecar's fields; None when it is missing, unreadable, or does not match its own checksum. A sidecar
+    written before checksums (no `sha256` field) is read as it is."""
     try:
         meta = json.loads(_meta_path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return meta if isinstance(meta, dict) else None
+    if isinstance(meta, dict) and SEAL_FIELD not in meta:
+        return meta
+    return unseal(meta)
+
+
+def _save_failure(exc: OSError, path: Path, index: SpladeIndex) -> str:
+    """Why the index was kept in memory only; out of space (or over a file-size limit): one `note:` line naming
+    the folder and about how much it needs (the vectors uncompressed, an upper bound), nothing half-written."""
+    if disk_full(exc) is None:
+        return plain_error(exc)
+    matrix = index.matrix
+    needed = matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes + 8 * len(index)
+    line = no_space_line(path.parent, needed, "the SPLADE index")
+    note(line + " (the index is kept in memory until then)")
+    return line
+
+
+def _note_unusable(path: Path, what: str) -> None:
+    """One `note:` line for a cached index that exists but cannot be used as it is; it is built again."""
+    note(f"the cached SPLADE index {path.name} {what}; building it again")
 
 
 def _replace(index: SpladeIndex, **changes: object) -> SpladeIndex:

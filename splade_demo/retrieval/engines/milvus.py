@@ -17,6 +17,7 @@ import importlib.util
 import json
 import logging
 import math
+import shlex
 import socket
 import sys
 import threading
@@ -58,7 +59,13 @@ FIELD_BYTES: dict[str, int] = {"id": 512, "source": 1024, "title": 4096, "sectio
                                "text": 65_535, "terms": 65_535}
 HIT_FIELDS = ["id", "position", "source", "title", "section", "url"]
 AUTH_WORDS = ("auth", "credential", "token", "password", "permission", "privilege", "unauthenticated")
-logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # its failures reach the user as one EngineError
+# pymilvus retries an unreachable server 75 times (3.5 min, measured when the server died mid-insert). Ours: every
+# RPC stops retrying after RETRY_TIMES tries, and the frequent ones after RPC_TIMEOUT_S (also each try's deadline;
+# an insert of INSERT_BATCH rows or a search takes well under a second here).
+RETRY_TIMES = 4
+RPC_TIMEOUT_S = 10
+# pymilvus' failures reach the user as one EngineError: its loggers (configured by its own import) stay silent.
+PYMILVUS_LOGGERS = ("pymilvus", "pymilvus.milvus_client", "pymilvus.bulk_writer")
 # pymilvus shares one connection per URI (and milvus-lite one server per file) across clients: count the
 # clients per target, and close the connection only with the last one.
 _OPEN: dict[str, int] = {}
@@ -120,8 +127,9 @@ def connect(spec: EngineSpec, create: bool = False, public: bool | None = None) 
     with _quiet():
         from pymilvus import MilvusClient
 
+        _silence_pymilvus()
         try:
-            client = MilvusClient(uri=spec.target, token=milvus_token(), timeout=CONNECT_TIMEOUT_S)
+            client = BoundedRetries(MilvusClient(uri=spec.target, token=milvus_token(), timeout=CONNECT_TIMEOUT_S))
             client.list_collections()  # the first call that a wrong token fails
             if not spec.embedded:
                 _check_version(client, where)
@@ -137,6 +145,37 @@ def connect(spec: EngineSpec, create: bool = False, public: bool | None = None) 
     return client
 
 
+def _silence_pymilvus() -> None:
+    for name in PYMILVUS_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+class BoundedRetries:
+    """A MilvusClient whose calls stop retrying a failed RPC: a server that went away mid-build is one line within
+    seconds, not minutes of pymilvus' silent retries. pymilvus' retry decorator reads `retry_times`, and an int
+    `timeout` as its retry limit; some MilvusClient methods pass on only `timeout`."""
+
+    RPCS = frozenset({"flush", "load_collection", "create_collection", "drop_collection", "describe_collection",
+                      "get_server_version"})
+    TIMED_RPCS = frozenset({"insert", "upsert", "search", "query", "get", "has_collection", "list_collections"})
+
+    def __init__(self, client: "MilvusClient") -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name not in self.RPCS | self.TIMED_RPCS or not callable(attribute):
+            return attribute
+
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("retry_times", RETRY_TIMES)
+            if name in self.TIMED_RPCS:
+                kwargs.setdefault("timeout", RPC_TIMEOUT_S)
+            return attribute(*args, **kwargs)
+
+        return bounded
+
+
 def _probe(spec: EngineSpec, where: str) -> None:
     """Fail fast on a closed port or an unknown host (gRPC alone waits out its whole timeout)."""
     parts = urlsplit(spec.target)
@@ -148,23 +187,68 @@ def _probe(spec: EngineSpec, where: str) -> None:
         raise EngineError(f"cannot reach Milvus at {where} ({reason}); is the server running?") from None
 
 
-def _check_version(client: "MilvusClient", where: str) -> None:
-    version = str(client.get_server_version()).lstrip("v")
+def _check_version(client: "MilvusClient", where: str) -> str | None:
+    """Refuse a server older than 2.5 (no BM25 function). A server that does not answer `GetVersion` (milvus-lite's
+    own server answers UNIMPLEMENTED) has an unknown version: then the feature itself is the probe, when
+    `create_collection` adds the BM25 function (`bm25_feature_error`). Returns the version, or None."""
+    try:
+        version = str(client.get_server_version()).lstrip("v")
+    except Exception as exc:  # noqa: BLE001 - an RPC we use only for a check: unknown version, go on
+        if _status_name(exc) in ("UNIMPLEMENTED", "NOT_FOUND") or "unimplemented" in str(exc).lower():
+            return None
+        raise
     try:
         major, minor = (int(x) for x in version.split(".")[:2])
     except ValueError:
-        return
+        return None
     if (major, minor) < (2, 5):
         raise EngineError(f"Milvus at {where} is version {version}; BM25 functions need Milvus 2.5 or newer")
+    return version
+
+
+def bm25_feature_error(exc: BaseException, where: str) -> EngineError:
+    """A collection with a BM25 function was refused: on an old server, say what it lacks; otherwise one line."""
+    lowered = _plain_message(exc).lower()
+    if any(word in lowered for word in ("function", "bm25", "analyzer", "unknown field", "not support")):
+        return EngineError(f"Milvus at {where} cannot create a collection with a BM25 function "
+                           f"({_plain_message(exc)[:120]}); it needs Milvus 2.5 or newer")
+    return engine_error(exc, where)
+
+
+def _status_name(exc: BaseException) -> object:
+    """A grpc.RpcError's status name (`UNAVAILABLE`), a MilvusException's numeric code, or None."""
+    code = getattr(exc, "code", None)
+    if callable(code):  # a grpc.RpcError: code() is a grpc.StatusCode
+        try:
+            code = getattr(code(), "name", None)
+        except Exception:  # noqa: BLE001 - a bare RpcError has no status
+            code = None
+    return code
+
+
+def _plain_message(exc: BaseException) -> str:
+    """What the server said, on one line: a gRPC error's details (never its multi-line repr), a MilvusException's
+    message, or str(exc)."""
+    details = getattr(exc, "details", None)
+    if callable(details):
+        try:
+            said = details()
+        except Exception:  # noqa: BLE001
+            said = None
+        name = _status_name(exc)
+        text = str(said or "").strip() or (f"status {name}" if isinstance(name, str) else "")
+    else:
+        text = str(getattr(exc, "message", "") or exc)
+    text = " ".join(text.split())
+    if text.startswith("<") and "RPC that terminated" in text:  # a repr that slipped through (a wrapped error)
+        text = text.split("status = ", 1)[-1].split(" ", 1)[0]
+    return text or type(exc).__name__
 
 
 def engine_error(exc: BaseException, where: str) -> EngineError:
     """One line for a pymilvus/gRPC failure: refused credentials, unreachable, or what Milvus said."""
-    message = " ".join(str(getattr(exc, "message", "") or exc).split())
-    code = getattr(exc, "code", None)
-    if callable(code):  # a grpc.RpcError: code() is a grpc.StatusCode
-        with contextlib.suppress(Exception):
-            code = getattr(code(), "name", None)
+    message = _plain_message(exc)
+    code = _status_name(exc)
     lowered = message.lower()
     if code in (1800, "UNAUTHENTICATED", "PERMISSION_DENIED") or any(word in lowered for word in AUTH_WORDS):
         return EngineError(f"Milvus at {where} refused the credentials: check SPLADE_DEMO_MILVUS_TOKEN "
@@ -173,7 +257,8 @@ def engine_error(exc: BaseException, where: str) -> EngineError:
             word in lowered for word in ("unavailable", "fail connecting", "connection refused", "deadline")):
         return EngineError(f"cannot reach Milvus at {where}; is the server running?")
     detail = "" if is_public() else f": {message[:200]}"
-    return EngineError(f"Milvus at {where} failed ({type(exc).__name__}){detail}")
+    kind = code if isinstance(code, str) else type(exc).__name__.lstrip("_")
+    return EngineError(f"Milvus at {where} failed ({kind}){detail}")
 
 
 @contextlib.contextmanager
@@ -379,13 +464,13 @@ def open_milvus(spec: EngineSpec, corpus: CorpusInfo, model: ModelKey | None = N
             if info is None:
                 close_client(client, spec)
                 raise EngineError(f"Milvus at {where} has no index of corpus {corpus.name!r}: build it with "
-                                  f"`python -m splade_demo index --corpus {corpus.name} --engine {where}`")
+                                  f"`python -m splade_demo index --corpus {corpus_option(corpus)} --engine {where}`")
         present = count_rows(client, name) if client.has_collection(name) else 0
         if not info.get("complete") or present != int(info.get("docs", -1)):
             close_client(client, spec)
             raise EngineError(f"the Milvus index of corpus {corpus.name!r} ({info.get('model')}) is incomplete: "
                               f"{present:,} of {corpus.count:,} passages; resume it with "
-                              f"`python -m splade_demo index --corpus {corpus.name} --engine {where}`")
+                              f"`python -m splade_demo index --corpus {corpus_option(corpus)} --engine {where}`")
         client.load_collection(name)
     return MilvusEngine(spec, client, name, info, public)
 
@@ -395,9 +480,16 @@ def _missing_message(corpus: CorpusInfo, model: ModelKey, mine: Mapping[str, Map
     if others:
         return (f"the Milvus index of corpus {corpus.name!r} was built by another model: {', '.join(others)}, "
                 f"not {model.label()}; index it for this model with "
-                f"`python -m splade_demo index --corpus {corpus.name} --engine {where}`")
+                f"`python -m splade_demo index --corpus {corpus_option(corpus)} --engine {where}`")
     return (f"Milvus at {where} has no index of corpus {corpus.name!r} for {model.label()}: build it with "
-            f"`python -m splade_demo index --corpus {corpus.name} --engine {where}`")
+            f"`python -m splade_demo index --corpus {corpus_option(corpus)} --engine {where}`")
+
+
+def corpus_option(corpus: CorpusInfo) -> str:
+    """What `--corpus` takes to name this corpus again: `demo`/`full`, else its file (its name in public mode)."""
+    if corpus.name in ("demo", "full") or is_public() or not corpus.path:
+        return corpus.name
+    return shlex.quote(corpus.path)
 
 
 def close_client(client: "MilvusClient", spec: EngineSpec) -> None:

@@ -26,6 +26,7 @@ from splade_demo.retrieval.engines.milvus import (
     FIELD_BYTES,
     SCHEMA_VERSION,
     ModelKey,
+    bm25_feature_error,
     close_client,
     collection_name,
     connect,
@@ -101,7 +102,7 @@ def index_into_milvus(
     client = connect(spec, create=True, public=public)
     try:
         with milvus_errors(where):
-            record, present = _prepare(client, name, info, model, rebuild)
+            record, present = _prepare(client, name, info, model, rebuild, where)
         report = {"engine": where, "collection": name, "corpus": info.name, "model": model.name,
                   "precision": model.precision, "docs": info.count, "already_present": present}
         if record.get("complete") and present == info.count:
@@ -127,7 +128,7 @@ def index_into_milvus(
 
 
 def _prepare(client: "MilvusClient", name: str, info: CorpusInfo, model: ModelKey,
-             rebuild: bool) -> tuple[dict[str, Any], int]:
+             rebuild: bool, where: str) -> tuple[dict[str, Any], int]:
     """The collection's record (written "incomplete" before any row) and the rows already present."""
     ensure_meta(client)
     record = read_meta(client).get(name)
@@ -142,7 +143,10 @@ def _prepare(client: "MilvusClient", name: str, info: CorpusInfo, model: ModelKe
                   "total_terms": 0, "complete": False, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         write_meta(client, name, record)
         if not exists:
-            create_collection(client, name, f"splade_demo: {info.name} under {model.label()}")
+            try:
+                create_collection(client, name, f"splade_demo: {info.name} under {model.label()}")
+            except Exception as exc:  # noqa: BLE001 - the BM25 function is the feature probe (unknown version)
+                raise bm25_feature_error(exc, where) from None
     present = count_rows(client, name)
     if present > info.count:
         raise EngineError(f"the Milvus collection of corpus {info.name!r} has {present:,} rows for "
