@@ -17,6 +17,8 @@ from pathlib import Path
 import streamlit as st
 
 from splade_demo.app.pages import PAGES, PageEntry
+from splade_demo.app.state import current_settings, presenter_mode
+from splade_demo.app.talk_download import render_talk_download
 
 GUIDE_FILE = Path(__file__).with_name("guide.toml")
 STEP_KEY = "guide_step"  # session state: the active step (1-based), absent when the guide is off
@@ -24,6 +26,32 @@ PENDING_KEY = "guide_switch"  # set when the step changed: go to its page on the
 URL_SEEN_KEY = "guide_url_step"  # the ?step= value already applied (a reload does not restart the guide)
 STEP_PARAM = "step"
 HIGHLIGHT_COLOUR = "#E69F00"  # the expansion-term orange (Okabe & Ito)
+# ← / → and a clicker's PageUp / PageDown press Back / Next. Constant (nothing is formatted into it); installed once
+# per browser tab; it clicks the banner's own buttons, so `?step=N` stays the deep link; keys typed into a text
+# field, a select, a slider or an editable element are left alone.
+KEYBOARD_JS = """<script>(() => {
+  const root = window.parent || window;
+  if (root.__spladeGuideKeys) return;
+  root.__spladeGuideKeys = true;
+  const doc = root.document;
+  const ROLES = ["textbox", "combobox", "listbox", "slider", "spinbutton", "grid", "menu"];
+  const editing = (el) => {
+    for (; el && el.nodeType === 1; el = el.parentElement) {
+      if (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName)) return true;
+      if (ROLES.includes(el.getAttribute("role"))) return true;
+    }
+    return false;
+  };
+  doc.addEventListener("keydown", (event) => {
+    if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey || event.defaultPrevented) return;
+    if (editing(event.target) || editing(doc.activeElement)) return;
+    const key = {ArrowRight: "guide_next", PageDown: "guide_next", ArrowLeft: "guide_back", PageUp: "guide_back"}[event.key];
+    const button = key && doc.querySelector(".st-key-" + key + " button");
+    if (!button || button.disabled) return;
+    event.preventDefault();
+    button.click();
+  });
+})();</script>"""
 
 
 @dataclass(frozen=True)
@@ -117,6 +145,10 @@ def render_guide(current_page: str, query: str) -> None:
     """The talk's banner on a page: narration, Back/Next/Exit, and the step's panel outlined."""
     follow(current_page)
     step = active_step()
+    last = step is not None and step.number == len(STEPS)
+    if presenter_mode() and not last:
+        with st.sidebar:
+            render_talk_download(query, current_settings(), key="presenter_talk_download")
     if step is None:
         return
     st.query_params[STEP_PARAM] = str(step.number)
@@ -136,6 +168,9 @@ def render_guide(current_page: str, query: str) -> None:
         if not here:
             go.button("Go to this step's page", key="guide_go", on_click=_go, args=(step.number,), width="stretch")
         leave.button("End the talk", key="guide_exit", on_click=_stop, width="stretch")
+        if last:
+            render_talk_download(query, current_settings(), key="guide_talk_download")
+    st.html(KEYBOARD_JS, unsafe_allow_javascript=True)
     if here:
         _highlight(step.panel)
 

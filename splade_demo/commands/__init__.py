@@ -7,7 +7,8 @@ import json
 import sys
 from typing import Any, Callable
 
-COMMAND_MODULES: tuple[str, ...] = ("search", "encode", "fill_mask", "neighbours", "evaluate", "index", "prefetch", "explain")
+COMMAND_MODULES: tuple[str, ...] = ("search", "encode", "fill_mask", "neighbours", "evaluate", "index", "prefetch", "explain",
+                                   "export_talk")
 MAX_QUERY_CHARS = 10_000
 
 

@@ -103,3 +103,20 @@ def test_a_query_with_markup_stays_literal_in_the_narration(tiny_setup: None) ->
     markdown_it = pytest.importorskip("markdown_it")
     tokens = [t for block in markdown_it.MarkdownIt("commonmark").parse(text) for t in block.children or []]
     assert not [t for t in tokens if t.type in {"link_open", "image", "html_inline"}]
+
+
+def download_labels(at: AppTest) -> list[str]:
+    """The labels of the download buttons (AppTest shows them as elements carrying their proto)."""
+    return [element.proto.label for element in at.get("download_button")]
+
+
+def test_the_talk_download_is_on_the_last_step_and_in_presenter_mode(tiny_setup: None) -> None:
+    from splade_demo.app.talk_download import LABEL
+
+    last = open_step("12")
+    assert LABEL in download_labels(last)  # on the guide's last step
+    middle = open_step("3")
+    assert LABEL not in download_labels(middle)  # not elsewhere in the talk...
+    presenter = open_step("3", presenter=True)
+    assert LABEL in download_labels(presenter)  # ...unless the presenter asks for it (sidebar)
+

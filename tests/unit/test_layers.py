@@ -28,11 +28,12 @@ ALLOWED: dict[str, set[str]] = {
     "retrieval": {"config", "data", "models", *BASE},
     "explain": {"config", "data", "models", "retrieval", *BASE},
     "figures": {"config", "data", "models", "retrieval", "explain", *BASE},
-    "commands": {"config", "data", "models", "retrieval", "explain", *BASE},
+    "talk": {"config", "data", "models", "retrieval", "explain", "figures", *BASE},
+    "commands": {"config", "data", "models", "retrieval", "explain", "talk", *BASE},
     "cli": {"commands"},
     "__main__": {"cli"},
     "__init__": set(),
-    "app": {"config", "data", "models", "retrieval", "explain", "figures", *BASE},
+    "app": {"config", "data", "models", "retrieval", "explain", "figures", "talk", *BASE},
 }
 
 
