@@ -288,6 +288,11 @@ def load_or_build_index(
     return _replace(index, path=path)
 
 
+def load_existing_index(encoder: SpladeEncoder, corpus: Corpus, cache_dir: Path) -> SpladeIndex | None:
+    """The index without building it: from the cache, else from a matching index pack; None when neither has it."""
+    return load_index(encoder, corpus, cache_dir) or load_pack_index(encoder, corpus, cache_dir)[0]
+
+
 def load_pack_index(encoder: SpladeEncoder, corpus: Corpus, cache_dir: Path,
                     source: str | None = None) -> tuple[SpladeIndex | None, str | None]:
     """The index from the first matching pack of `source` (default SPLADE_DEMO_INDEX_PACK, else corpus/packs/),

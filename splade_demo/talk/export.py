@@ -100,12 +100,13 @@ def export_talk(query: str, sources: TalkSources, now: datetime | None = None) -
 
 def sources_for(settings: Settings) -> TalkSources:
     """The command line's sources: the pipeline of SPLADE_DEMO_ENGINE, each component loaded on first use; with the
-    memory engine, the SPLADE index only if it is built (the export never starts a build: `index` does)."""
-    from splade_demo.retrieval.splade_index import load_index  # imports torch
+    memory engine, the SPLADE index only if it is cached or in a matching index pack (the export never starts a
+    build: `index` does)."""
+    from splade_demo.retrieval.splade_index import load_existing_index  # imports torch
 
     corpus = Once(lambda: load_corpus(settings.corpus))
     encoder = Once(lambda: splade_encoder(settings.splade_model, settings.precision))
-    built = Once(lambda: load_index(encoder(), corpus(), settings.cache_dir))
+    built = Once(lambda: load_existing_index(encoder(), corpus(), settings.cache_dir))
 
     def index() -> "SpladeIndex":
         found = built()

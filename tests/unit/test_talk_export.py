@@ -159,6 +159,20 @@ def test_an_unbuilt_index_leaves_out_only_the_steps_that_need_it(tiny_splade_dir
     assert doc["bytes"] == len(result.html.encode("utf-8"))
 
 
+def test_an_index_pack_stands_in_for_an_unbuilt_index(tiny_splade_dir: Path, tmp_path: Path) -> None:
+    corpus = write_tiny_corpus(tmp_path / "tiny.jsonl")
+    with tiny_settings(tiny_splade_dir, corpus, tmp_path / "build-cache"):
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            assert main(["index", "--pack", str(tmp_path / "packs" / "tiny.safetensors")]) == 0
+    with tiny_settings(tiny_splade_dir, corpus, tmp_path / "empty-cache"), pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SPLADE_DEMO_INDEX_PACK", str(tmp_path / "packs"))
+        result = export(tmp_path, "--query", QUERY, "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["left_out"] == []
+    assert not (tmp_path / "empty-cache" / "splade_index").exists() or \
+        not list((tmp_path / "empty-cache" / "splade_index").glob("*.npz"))  # read from the pack, nothing built
+
+
 def test_markup_in_the_query_and_a_corpus_title_is_escaped(tiny_splade_dir: Path, tmp_path: Path) -> None:
     records = [dict(p) for p in TINY_PASSAGES]
     records[1]["title"] = MARKUP_TITLE
