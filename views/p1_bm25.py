@@ -7,7 +7,8 @@ import html
 import pandas as pd
 import streamlit as st
 
-from splade_demo.app.resources import labelled_query, pipeline_resource
+from splade_demo.app.cached_pipeline import pipeline_resource
+from splade_demo.app.resources import labelled_query
 from splade_demo.app.state import page_start, stop_on
 from splade_demo.data.corpus import CorpusError
 from splade_demo.explain.lexical_gap import bm25_report, relevant_pages

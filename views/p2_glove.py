@@ -7,9 +7,9 @@ import re
 import pandas as pd
 import streamlit as st
 
+from splade_demo.app.cached_pipeline import glove_evaluation
 from splade_demo.app.resources import (
     glove_comparison,
-    glove_evaluation,
     glove_loaded,
     glove_query_neighbours,
     labelled_query,
@@ -22,8 +22,7 @@ from splade_demo.data.query_check import check_query
 from splade_demo.explain.glove import before_after_metrics, expansion_summary, ranking_change
 from splade_demo.figures.glove import expanded_query_bars, neighbour_panels
 from splade_demo.models.glove_vectors import VectorsUnavailable
-from splade_demo.retrieval.glove_expansion import ADDED, RAISED
-from splade_demo.retrieval.pipeline import GLOVE_NEIGHBOURS, GLOVE_WEIGHT
+from splade_demo.retrieval.pipeline import ADDED, GLOVE_NEIGHBOURS, GLOVE_WEIGHT, RAISED
 
 MAX_PANELS = 12  # query words drawn as neighbour panels
 TOP = 10  # passages shown per ranking

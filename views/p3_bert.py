@@ -6,6 +6,7 @@ import streamlit as st
 
 from splade_demo.app.pages import next_page
 from splade_demo.app.resources import fill_mask_result, fill_mask_word, glove_resource, mlm_resource
+from splade_demo.app.sections.splade_extras import render_own_word_ranks
 from splade_demo.app.state import MASKED_WORDS, OTHER_SENSE_SENTENCE, page_start, stop_on
 from splade_demo.config import DEFAULT_MLM_MODEL
 from splade_demo.data.query_check import check_query
@@ -13,7 +14,7 @@ from splade_demo.explain.fill_mask import MASK_WORD, expansion_union, query_toke
 from splade_demo.figures.bert import expansion_bars, prediction_bars, prediction_grid, static_vs_contextual
 from splade_demo.models.glove_vectors import VectorsUnavailable
 from splade_demo.models.loading import ModelUnavailable
-from splade_demo.retrieval.neighbours import neighbours
+from splade_demo.retrieval.pipeline import neighbours
 
 CHART_COLUMNS = 3
 MAX_CHARTS = MASKED_WORDS  # bar charts drawn; a query of many [MASK]s still shows every one in the grid
@@ -144,7 +145,6 @@ st.markdown(
     "the query, for **every** vocabulary token, and keeps w = max over positions of log(1 + ReLU(logit)). Those are "
     "weights, not probabilities, and SPLADE's MLM head is fine-tuned for retrieval."
 )
-from splade_demo.app.sections.splade_extras import render_own_word_ranks  # (#15)
 
 render_own_word_ranks(settings.mlm_model, loaded, query.text, MASKED_WORDS)
 following = next_page("views/p3_bert.py")

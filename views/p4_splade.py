@@ -5,14 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from splade_demo.app.progress import build_notice, ready_index
+from splade_demo.app.cached_pipeline import pipeline_resource
+from splade_demo.app.progress import build_notice
 from splade_demo.app.resources import (
     fill_mask_result,
     mlm_resource,
-    pipeline_resource,
     splade_encoder_resource,
     splade_query_encoding,
 )
+from splade_demo.app.sections.splade_extras import render_context_diff, render_terms_won, term_origins
 from splade_demo.app.state import MASKED_WORDS, chart_config, page_start, stop_on
 from splade_demo.data.corpus import CorpusError
 from splade_demo.explain.fill_mask import query_tokens
@@ -67,7 +68,6 @@ if hidden_winners:
 
 st.subheader("The sparse vector")
 bars = term_weights(encoding.vector, vocab, top_n, set(encoding.input_ids), hide)
-from splade_demo.app.sections.splade_extras import render_terms_won, term_origins  # (#15)
 
 st.plotly_chart(term_weight_bars(bars, presenter, origins=term_origins(encoding, vocab)), width="stretch", key="p4_bars",
                 config=chart_config("p4_vector"))
@@ -155,7 +155,5 @@ with doc_right:
 with st.expander("Passage text"):
     st.text(passage_text)
 
-# -- Context diff (#15) -----------------------------------------------------------------------
-from splade_demo.app.sections.splade_extras import render_context_diff
 
 render_context_diff(query.text, settings.splade_model, settings.precision, vocab, pipeline, splade_query_encoding)

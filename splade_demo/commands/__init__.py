@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from typing import Any
+from splade_demo.models.catalog import human_size
 
 COMMAND_MODULES: tuple[str, ...] = ("search", "encode", "fill_mask", "neighbours", "evaluate", "index", "prefetch", "explain")
 MAX_QUERY_CHARS = 10_000
@@ -80,8 +81,6 @@ class DownloadProgressLine:
         self.reported = -1
 
     def __call__(self, done: int, total: int) -> None:
-        from splade_demo.models.catalog import human_size
-
         step = 10 if total <= 0 else min(10, int(10 * done / total))
         if step > self.reported:
             self.reported = step

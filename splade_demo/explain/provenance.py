@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from splade_demo.explain.fill_mask import MAX_BATCH_TOKENS, _encode, _mask_logits, _masked_variant, _max_length
 from splade_demo.retrieval.sparse_terms import heaviest_ids
 
 if TYPE_CHECKING:
@@ -86,8 +87,6 @@ def own_word_ranks(loaded: "LoadedMLM", text: str, max_words: int | None = None)
     there. Explicit [MASK] tokens have no own word and are skipped.
     """
     import torch
-
-    from splade_demo.explain.fill_mask import MAX_BATCH_TOKENS, _encode, _mask_logits, _masked_variant, _max_length
 
     if not text.strip():
         return []

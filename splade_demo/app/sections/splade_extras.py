@@ -14,7 +14,7 @@ from splade_demo.explain.provenance import OwnWordRank, own_word_ranks, term_pro
 
 if TYPE_CHECKING:
     from splade_demo.models.loading import LoadedMLM
-    from splade_demo.retrieval.splade_encoder import SpladeEncoding
+    from splade_demo.retrieval.pipeline import SpladeEncoding
     from splade_demo.retrieval.pipeline import Pipeline
 
 PROVENANCE_KEY = "p4_provenance"

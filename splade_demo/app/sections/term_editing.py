@@ -12,12 +12,12 @@ import streamlit as st
 
 from splade_demo.data.corpus import LabelledQuery
 from splade_demo.explain.score_explanation import own_word_pieces
-from splade_demo.retrieval.evaluation import EVAL_DEPTH
+from splade_demo.retrieval.pipeline import EVAL_DEPTH
 from splade_demo.explain.term_editing import EditableQuery, Reranking, apply_table, rerank, with_bm25_terms
 
 if TYPE_CHECKING:
     from splade_demo.retrieval.pipeline import Pipeline
-    from splade_demo.retrieval.splade_encoder import SpladeEncoder, SpladeEncoding
+    from splade_demo.retrieval.pipeline import SpladeEncoder, SpladeEncoding
 
 PANEL_KEY = "p5_term_editing"
 PAGES_KEY = "p5_pages"  # the page-level toggle

@@ -23,7 +23,7 @@ from splade_demo.explain.why_not import (
 from splade_demo.retrieval.pipeline import FUSION_DEPTH, NotAvailable, Pipeline
 
 if TYPE_CHECKING:
-    from splade_demo.retrieval.splade_encoder import SpladeEncoder, SpladeEncoding
+    from splade_demo.retrieval.pipeline import SpladeEncoder, SpladeEncoding
 
 PANEL_KEY = "p5_why_not"  # the container the guided talk highlights
 
