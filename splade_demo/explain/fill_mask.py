@@ -48,6 +48,11 @@ class MaskedPosition:
     word: str  # the original word as typed, or "[MASK]"
     predictions: list[Prediction]
 
+    @property
+    def top_probability(self) -> float:
+        """The probability mass of the predictions kept (the top k of the vocabulary's softmax)."""
+        return sum(p.probability for p in self.predictions)
+
 
 @dataclass(frozen=True)
 class FillMaskResult:
