@@ -145,8 +145,10 @@ def _splade_encoder_once(model_name: str, precision: str) -> Once["SpladeEncoder
     fp32 uses the fill-mask model of the same name as it is. int8 and bf16 load the model for themselves and keep
     only their reduced copy, so the fp32 weights do not stay in memory next to it.
     """
+    shared = _mlm_once(model_name)  # here, not in the build's thread: Streamlit's cache is the script thread's
+
     def load() -> "SpladeEncoder":
-        encoder = splade_encoder(model_name, precision, shared=_mlm_once(model_name))
+        encoder = splade_encoder(model_name, precision, shared=shared)
         note_loaded(model_name)
         return encoder
 

@@ -31,6 +31,10 @@ from splade_demo.models.hub_download import (
 from splade_demo.models.weights import safetensors_folder
 
 PREFETCH_HINT = "python -m splade_demo prefetch"
+# One model load at a time in this process: two threads loading at once (a page's model and the index build's) trip
+# over transformers' process-wide state: its lazy import ("cannot import name 'AutoModelForMaskedLM'") and the meta
+# device it builds empty models on ("Tensor on device meta"). On 2 cores two loads gain nothing by overlapping.
+_LOADING = threading.Lock()
 
 __all__ = ["HUB_PROBE_TIMEOUT_S", "ModelUnavailable", "host_reachable", "hub_endpoint", "hub_offline"]
 
@@ -160,6 +164,12 @@ def load_mlm(name: str, allow_download: bool = True, on_progress: ProgressCallba
 
 
 def _load_from(location: ModelLocation) -> tuple[Any, Any]:
+    with _LOADING:
+        return _load_from_unlocked(location)
+
+
+def _load_from_unlocked(location: ModelLocation) -> tuple[Any, Any]:
+    # lazy: transformers takes seconds to import, and BM25 never needs it
     from transformers import AutoModelForMaskedLM, AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
