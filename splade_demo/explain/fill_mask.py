@@ -179,6 +179,33 @@ def expansion_union(result: FillMaskResult, query_token_set: Iterable[str]) -> l
     return sorted(terms, key=lambda term: (-term.probability, term.token))
 
 
+@dataclass(frozen=True)
+class ExpansionSummary:
+    """Page 3's "toward query expansion": the pooled predictions, the new ones, and the query's own tokens that no
+    masked word predicted."""
+
+    terms: list[ExpansionTerm]
+    new_terms: list[ExpansionTerm]
+    own_tokens: list[str]  # sorted
+    not_predicted: list[str]  # sorted
+
+
+def expansion_summary(result: FillMaskResult, query_token_set: Iterable[str]) -> ExpansionSummary:
+    """`expansion_union` with what it adds to the query and what it leaves out."""
+    own = sorted(set(query_token_set))
+    terms = expansion_union(result, own)
+    predicted = {t.token for t in terms}
+    return ExpansionSummary(terms, [t for t in terms if not t.in_query], own, [t for t in own if t not in predicted])
+
+
+def default_context_word(words_of_query: Sequence[Word], other_sentence: str) -> str:
+    """The word to compare across two sentences: the first maskable query word the other sentence also has (else the
+    first maskable word, else "")."""
+    maskable = [w.text for w in words_of_query if w.maskable and not w.is_mask]
+    other = {w.lower() for w in other_sentence.split()}
+    return next((w for w in maskable if w.lower() in other), maskable[0] if maskable else "")
+
+
 def _check_k(k: int) -> None:
     if k < 1:
         raise ValueError(f"k must be at least 1 (got {k})")

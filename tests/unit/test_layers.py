@@ -169,3 +169,21 @@ def test_the_ui_reaches_retrieval_only_through_the_pipeline(path: Path) -> None:
     retrieval = sorted(m for m in imported_modules(path) if m.startswith("splade_demo.retrieval")
                        and not m.startswith("splade_demo.retrieval.pipeline") and m != "splade_demo.retrieval")
     assert not retrieval, f"{path.relative_to(REPO_ROOT)} imports {retrieval}; use splade_demo.retrieval.pipeline"
+
+
+PAGES = sorted((REPO_ROOT / "views").glob("*.py"))
+MAX_PAGE_LINES = 120
+
+
+@pytest.mark.parametrize("path", PAGES, ids=[p.name for p in PAGES])
+def test_pages_are_short_and_import_at_the_top(path: Path) -> None:
+    source = path.read_text(encoding="utf-8")
+    assert len(source.splitlines()) <= MAX_PAGE_LINES, f"{path.name} has {len(source.splitlines())} lines"
+    tree = ast.parse(source)
+    body = tree.body
+    first_code = next((i for i, node in enumerate(body) if not isinstance(node, (ast.Import, ast.ImportFrom))
+                       and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))), len(body))
+    late = [node.lineno for node in body[first_code:] if isinstance(node, (ast.Import, ast.ImportFrom))]
+    nested = [node.lineno for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+              and all(node is not top for top in body)]
+    assert not late and not nested, f"{path.name}: imports after the page begins, at lines {late + nested}"
