@@ -37,7 +37,6 @@ k = st.slider("Results to show (k)", 3, 30, 10, key="p1_k")
 labelled = labelled_query(query.text)
 with stop_on(CorpusError, message=lambda exc: f"The corpus could not be loaded: {exc}"), stop_on(EngineError):
     report = bm25_report(pipeline, query.text, k)
-    texts = {hit.id: pipeline.engine.passage(hit.id).text for hit in report.hits}
 
 if report.unknown_terms:
     st.info("Not in any passage of this corpus, so BM25 cannot use: " + ", ".join(f"`{t}`" for t in report.unknown_terms[:20]))
@@ -60,7 +59,7 @@ for hit in report.hits:
     st.html(
         f"<div style='margin-bottom:0.8em'><b>{hit.rank}. {link}</b> — {html.escape(hit.section)} "
         f"<small>({marker}score {hit.score:.2f} · <code>{html.escape(hit.source)}</code>)</small><br>"
-        f"<span style='font-size:0.95em'>{segments_to_html(snippet_segments(texts[hit.id], matched_terms))}</span></div>"
+        f"<span style='font-size:0.95em'>{segments_to_html(snippet_segments(report.texts[hit.id], matched_terms))}</span></div>"
     )
 
 st.subheader("What BM25 missed")

@@ -3,6 +3,10 @@ your own corpus upload, the model status, presenter mode and a link to the page 
 
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import quote
+
+import pandas as pd
 import streamlit as st
 
 from splade_demo.app.state import (
@@ -149,8 +153,6 @@ def _render_index_status(settings: Settings) -> None:
 
 def _render_model_status(settings: Settings) -> None:
     """Each known model with its status (not cached / cached / loaded), licence and size on disk."""
-    import pandas as pd
-
     with st.expander("Model status"):
         rows = catalog_status(settings)
         st.dataframe(
@@ -191,8 +193,6 @@ def _render_upload(cache_dir: str) -> None:
 
 def _on_upload(cache_dir: str) -> None:
     """Validate and save the upload, then select it as the corpus (runs before the next script run)."""
-    from pathlib import Path
-
     file = st.session_state.get(UPLOAD_KEY)
     st.session_state.pop(UPLOAD_ERROR_KEY, None)
     if file is None:  # removed: back to the default corpus
@@ -220,8 +220,6 @@ def _on_upload(cache_dir: str) -> None:
 
 def share_url(base: str | None, query: str) -> str:
     """The page's address with the query as `?q=` (URL-encoded)."""
-    from urllib.parse import quote
-
     return f"{(base or '').rstrip('/')}?q={quote(query, safe='')}"
 
 

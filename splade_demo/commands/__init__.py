@@ -52,7 +52,7 @@ class TqdmProgress:
         self._bar: Any = None
 
     def on_start(self, total: int, skipped: int, total_tokens: int, skipped_tokens: int) -> None:
-        from tqdm import tqdm
+        from tqdm import tqdm  # lazy: only commands that draw a bar need it
 
         self._bar = tqdm(total=total, initial=skipped, desc="encoding documents", unit="doc")
         if skipped >= total:

@@ -269,7 +269,7 @@ def _top_k(
     loaded: LoadedMLM, sequences: list[list[int]], columns: list[list[int]], k: int, batched: bool = True
 ) -> list[list[Prediction]]:
     """For each (sequence, masked column): the k most probable tokens. Call under the lock."""
-    import torch
+    import torch  # lazy: torch takes seconds to import, only model calls need it
 
     if not sequences:
         return []
@@ -297,7 +297,7 @@ def _mask_logits(model: Any, sequences: list[list[int]], columns: list[list[int]
     (the vocabulary projection for every position would cost a fifth of BERT-base's time and,
     for long inputs, gigabytes). Other architectures take the full logits.
     """
-    import torch
+    import torch  # lazy: torch takes seconds to import, only model calls need it
 
     length = max(len(s) for s in sequences)
     input_ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)

@@ -86,7 +86,7 @@ def own_word_ranks(loaded: "LoadedMLM", text: str, max_words: int | None = None)
     The words, masking and batching are `fill_mask.predict`'s, so a word in the top k has the probability shown
     there. Explicit [MASK] tokens have no own word and are skipped.
     """
-    import torch
+    import torch  # lazy: torch takes seconds to import, only model calls need it
 
     if not text.strip():
         return []

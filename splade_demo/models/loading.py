@@ -9,6 +9,7 @@ policy (safetensors first, `.bin` read once through the weights-only loader and 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from dataclasses import dataclass, field
@@ -192,8 +193,6 @@ def _load_from_unlocked(location: ModelLocation) -> tuple[Any, Any]:
 def model_fingerprint(location: ModelLocation) -> str:
     """A short hash for cache keys: the resolved folder (a hub snapshot names its revision),
     the config and tokenizer files, and the weights' sizes and modification times."""
-    import hashlib
-
     digest = hashlib.sha256(str(location.path.resolve()).encode())
     for file in sorted(location.path.glob("*")):
         if file.suffix in {".safetensors", ".json"} and file.is_file():
