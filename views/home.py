@@ -2,8 +2,9 @@
 
 import streamlit as st
 
+from splade_demo.app.guide import render_guide, render_start
 from splade_demo.app.pages import ARTICLE
-from splade_demo.app.state import get_query
+from splade_demo.app.state import current_settings, get_query, presenter_mode
 
 st.title("Why SPLADE works")
 st.markdown(
@@ -31,7 +32,6 @@ for page in ARTICLE:
     st.page_link(page.script, label=page.blurb)
 
 # The guided talk (#15): its start button here; ?step=N opens any step directly.
-from splade_demo.app.guide import render_guide, render_start
 
-render_guide("views/home.py", get_query())
+render_guide("views/home.py", get_query(), current_settings(), presenter_mode())
 render_start()

@@ -7,11 +7,13 @@ import html
 import pandas as pd
 import streamlit as st
 
-from splade_demo.app.resources import labelled_query, pipeline_resource
+from splade_demo.app.cached_pipeline import pipeline_resource
+from splade_demo.app.resources import labelled_query
 from splade_demo.app.state import page_start, stop_on
 from splade_demo.data.corpus import CorpusError
 from splade_demo.explain.lexical_gap import bm25_report, relevant_pages
-from splade_demo.explain.snippets import markdown_text, segments_to_html, snippet_segments
+from splade_demo.explain.labels import grade_mark, grade_name, markdown_text
+from splade_demo.explain.snippets import segments_to_html, snippet_segments
 from splade_demo.figures.bm25 import contribution_bars
 from splade_demo.retrieval.pipeline import EngineError, NotAvailable, analyze_tokens
 
@@ -35,7 +37,6 @@ k = st.slider("Results to show (k)", 3, 30, 10, key="p1_k")
 labelled = labelled_query(query.text)
 with stop_on(CorpusError, message=lambda exc: f"The corpus could not be loaded: {exc}"), stop_on(EngineError):
     report = bm25_report(pipeline, query.text, k)
-    texts = {hit.id: pipeline.engine.passage(hit.id).text for hit in report.hits}
 
 if report.unknown_terms:
     st.info("Not in any passage of this corpus, so BM25 cannot use: " + ", ".join(f"`{t}`" for t in report.unknown_terms[:20]))
@@ -51,14 +52,14 @@ st.subheader(f"BM25 top {len(report.hits)} on `{settings.corpus if len(settings.
 matched_terms = set(report.query_terms)
 for hit in report.hits:
     grade = relevant_grade.get(hit.source)
-    marker = {2: "✅ answers it · ", 1: "☑️ helps · "}.get(grade or 0, "")
+    marker = f"{grade_mark(grade)} · " if grade_mark(grade) else ""
     title = html.escape(hit.title)
     link = f'<a href="{html.escape(hit.url, quote=True)}" target="_blank" rel="noopener">{title}</a>' \
         if hit.url.startswith("https://") else title
     st.html(
         f"<div style='margin-bottom:0.8em'><b>{hit.rank}. {link}</b> — {html.escape(hit.section)} "
         f"<small>({marker}score {hit.score:.2f} · <code>{html.escape(hit.source)}</code>)</small><br>"
-        f"<span style='font-size:0.95em'>{segments_to_html(snippet_segments(texts[hit.id], matched_terms))}</span></div>"
+        f"<span style='font-size:0.95em'>{segments_to_html(snippet_segments(report.texts[hit.id], matched_terms))}</span></div>"
     )
 
 st.subheader("What BM25 missed")
@@ -69,7 +70,7 @@ if labelled is None:
 with stop_on(EngineError), stop_on(NotAvailable, level="info"):
     relevant = relevant_pages(pipeline, query.text, labelled)
 rows = [
-    {"page": p.source, "title": p.title, "grade": {2: "answers it", 1: "helps"}.get(p.grade, str(p.grade)),
+    {"page": p.source, "title": p.title, "grade": grade_name(p.grade),
      "BM25 page rank": str(p.page_rank) if p.page_rank is not None else "never retrieved",
      "shares a query word": "yes" if p.shares_terms else "no"}
     for p in relevant

@@ -5,14 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from splade_demo.app.cached_pipeline import evaluation_resource, pipeline_resource
 from splade_demo.app.progress import build_notice
-from splade_demo.app.resources import (
-    evaluation_resource,
-    labelled_query,
-    pipeline_resource,
-    splade_encoder_resource,
-    splade_query_encoding,
-)
+from splade_demo.app.resources import labelled_query, splade_encoder_resource, splade_query_encoding
 from splade_demo.app.sections.term_editing import render_term_editing
 from splade_demo.app.sections.why_not import render_why_not
 from splade_demo.app.state import chart_config, page_start, stop_on
@@ -21,8 +16,7 @@ from splade_demo.data.csv_export import safe_csv
 from splade_demo.explain.comparison import breakdown, side_by_side
 from splade_demo.figures.compare import bm25_breakdown_bar, delta_ndcg_chart, slope_chart, splade_breakdown_bar
 from splade_demo.models.loading import ModelUnavailable
-from splade_demo.retrieval.evaluation import summary_rows
-from splade_demo.retrieval.pipeline import EngineError
+from splade_demo.retrieval.pipeline import EngineError, summary_rows
 
 COLUMNS = {"bm25": ("BM25", "word overlap"), "splade": ("SPLADE", "⭐ = shares no analysed word with the query"),
            "hybrid": ("Hybrid (RRF)", "1/(60 + rank), summed over both rankings")}

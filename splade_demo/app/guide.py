@@ -9,7 +9,6 @@ keyed element (`st-key-<key>`), so no page needs code for the guide.
 from __future__ import annotations
 
 import html
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,9 @@ from pathlib import Path
 import streamlit as st
 
 from splade_demo.app.pages import PAGES, PageEntry
-from splade_demo.app.state import current_settings, presenter_mode
 from splade_demo.app.talk_download import render_talk_download
+from splade_demo.config import Settings
+from splade_demo.explain.labels import markdown_text
 
 GUIDE_FILE = Path(__file__).with_name("guide.toml")
 STEP_KEY = "guide_step"  # session state: the active step (1-based), absent when the guide is off
@@ -64,12 +64,7 @@ class Step:
 
     def text(self, query: str) -> str:
         """The narration for `query`, as Markdown: the query's own Markdown and HTML characters stay literal."""
-        return html.escape(self.narration).replace("{query}", markdown_literal(query))
-
-
-def markdown_literal(text: str) -> str:
-    """`text` with every Markdown/HTML punctuation character backslash-escaped, so it renders as typed."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>&:])", r"\\\1", text)
+        return html.escape(self.narration).replace("{query}", markdown_text(query))
 
 
 def load_steps(path: Path = GUIDE_FILE) -> tuple[Step, ...]:
@@ -141,14 +136,15 @@ def follow(current_page: str) -> None:
         st.switch_page(_entry(step.page).script, query_params=params)
 
 
-def render_guide(current_page: str, query: str) -> None:
-    """The talk's banner on a page: narration, Back/Next/Exit, and the step's panel outlined."""
+def render_guide(current_page: str, query: str, settings: Settings, presenter: bool) -> None:
+    """The talk's banner on a page: narration, Back/Next/Exit, and the step's panel outlined; in presenter mode and
+    on the last step, the talk's download for `query` under `settings`."""
     follow(current_page)
     step = active_step()
     last = step is not None and step.number == len(STEPS)
-    if presenter_mode() and not last:
+    if presenter and not last:
         with st.sidebar:
-            render_talk_download(query, current_settings(), key="presenter_talk_download")
+            render_talk_download(query, settings, key="presenter_talk_download")
     if step is None:
         return
     st.query_params[STEP_PARAM] = str(step.number)
@@ -169,7 +165,7 @@ def render_guide(current_page: str, query: str) -> None:
             go.button("Go to this step's page", key="guide_go", on_click=_go, args=(step.number,), width="stretch")
         leave.button("End the talk", key="guide_exit", on_click=_stop, width="stretch")
         if last:
-            render_talk_download(query, current_settings(), key="guide_talk_download")
+            render_talk_download(query, settings, key="guide_talk_download")
     st.html(KEYBOARD_JS, unsafe_allow_javascript=True)
     if here:
         _highlight(step.panel)

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Callable
 
 import streamlit as st
 
+from splade_demo.app.resources import splade_index_build
 from splade_demo.config import Settings
+from splade_demo.models.loading import available_locally
 
 if TYPE_CHECKING:  # torch is imported only when SPLADE is first used
-    from splade_demo.retrieval.index_build import BuildStatus, IndexBuild
-    from splade_demo.retrieval.splade_index import SpladeIndex
+    from splade_demo.retrieval.pipeline import BuildStatus, IndexBuild, SpladeIndex
 
 # How often a notice re-reads the build's progress: a fragment rerun, not a page rerun, but each costs the server
 # some CPU that the build could use (measured: a page 5 left open slowed a 200-passage build ~1.6x at 2 s; the
@@ -57,9 +58,6 @@ def shared_build(settings: Settings) -> "IndexBuild | None":
     not on this machine (a page downloads it or says it is missing; a build never starts without it).
 
     Raises CorpusError for a corpus that cannot be loaded."""
-    from splade_demo.app.resources import splade_index_build
-    from splade_demo.models.loading import available_locally
-
     build = splade_index_build(settings.splade_model, settings.precision, settings.corpus, str(settings.cache_dir))
     if not build.started and available_locally(settings.splade_model):
         build.start()

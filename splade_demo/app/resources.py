@@ -1,8 +1,8 @@
-"""Cached resources and results, shared by every session.
+"""Cached resources and results, shared by every session: the corpus, BM25, models, GloVe, the SPLADE encoder and
+the index build (the pipeline over them is `cached_pipeline`).
 
-Models, indexes and the pipeline are `st.cache_resource` (shared, never mutated; model calls hold the
-LoadedMLM's lock). Results are `st.cache_data`, or a `ResultStore` when they show their own progress.
-torch and gensim are imported only when a page first needs them.
+Models and indexes are `st.cache_resource` (shared, never mutated; model calls hold the LoadedMLM's lock); results
+are `st.cache_data`. torch and gensim are imported only when a page first needs them.
 """
 
 from __future__ import annotations
@@ -13,29 +13,21 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from splade_demo.app.progress import ready_index, wait_for_build
-from splade_demo.app.results import ResultStore
 from splade_demo.config import Settings
 from splade_demo.data.corpus import Corpus, CorpusError, LabelledQuery, find_labelled, load_corpus, load_queries
 from splade_demo.explain.fill_mask import FillMaskResult, MaskedPosition, predict, predict_word
-from splade_demo.models.catalog import note_loaded
+from splade_demo.explain.glove import ExpansionComparison, WordNeighbours, compare_expansion, query_neighbours
 from splade_demo.app.download import download_with_progress
+from splade_demo.models.catalog import note_loaded
+from splade_demo.models.glove_vectors import LoadedVectors, load_vectors_report
 from splade_demo.models.loading import LoadedMLM, load_mlm
 from splade_demo.once import Once
-from splade_demo.retrieval.bm25 import BM25Index
-from splade_demo.retrieval.pipeline import METHODS, EngineError, Pipeline, splade_encoder
+from splade_demo.retrieval.pipeline import BM25Index, index_build, splade_encoder
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
-    from splade_demo.explain.glove import ExpansionComparison, WordNeighbours
-    from splade_demo.models.glove_vectors import LoadedVectors
-    from splade_demo.retrieval.evaluation import QueryResult
-    from splade_demo.retrieval.splade_encoder import SpladeEncoder, SpladeEncoding
-    from splade_demo.retrieval.index_build import IndexBuild
-    from splade_demo.retrieval.splade_index import SpladeIndex
-
-EVALUATIONS_KEPT = 8  # page 5's evaluations (one per model, precision, corpus...) kept for every session
+    from splade_demo.retrieval.pipeline import IndexBuild, SpladeEncoder, SpladeEncoding
 
 
 # -- the corpus and the labelled queries ------------------------------------------------------
@@ -81,11 +73,11 @@ def mlm_resource(name: str) -> LoadedMLM:
 
 def _mlm_loaded(name: str) -> LoadedMLM:
     with st.spinner("Loading the model (first use only)…"):  # shown only if it takes more than half a second
-        return _mlm_once(name).get()
+        return mlm_once(name).get()
 
 
 @st.cache_resource(show_spinner=False)
-def _mlm_once(name: str) -> Once[LoadedMLM]:
+def mlm_once(name: str) -> Once[LoadedMLM]:
     def load() -> LoadedMLM:
         loaded = load_mlm(name)
         note_loaded(name)  # the sidebar's model status shows it as loaded
@@ -110,8 +102,6 @@ def fill_mask_word(model_name: str, text: str, word: str, k: int) -> MaskedPosit
 @st.cache_resource(show_spinner="Loading GloVe vectors…")
 def glove_loaded(name: str, cache_dir: str) -> "LoadedVectors":
     """The static vectors with what was loaded and any fallback notice (shared, never mutated)."""
-    from splade_demo.models.glove_vectors import load_vectors_report
-
     return load_vectors_report(name, Path(cache_dir))
 
 
@@ -127,16 +117,12 @@ def glove_resource(name: str, cache_dir: str) -> "KeyedVectors":
 @st.cache_data(max_entries=256, show_spinner=False)
 def glove_query_neighbours(name: str, cache_dir: str, query: str, k: int) -> list["WordNeighbours"]:
     """Each query word's GloVe neighbours (stop words and out-of-vocabulary words flagged), cached."""
-    from splade_demo.explain.glove import query_neighbours
-
     return query_neighbours(glove_resource(name, cache_dir), query, k)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def glove_comparison(name: str, cache_dir: str, corpus: str, query: str, n: int, weight: float) -> "ExpansionComparison":
     """BM25 and GloVe-expanded BM25 rankings of one query, cached."""
-    from splade_demo.explain.glove import compare_expansion
-
     return compare_expansion(bm25_resource(corpus), glove_resource(name, cache_dir), query, n, weight)
 
 
@@ -159,8 +145,10 @@ def _splade_encoder_once(model_name: str, precision: str) -> Once["SpladeEncoder
     fp32 uses the fill-mask model of the same name as it is. int8 and bf16 load the model for themselves and keep
     only their reduced copy, so the fp32 weights do not stay in memory next to it.
     """
+    shared = mlm_once(model_name)  # here, not in the build's thread: Streamlit's cache is the script thread's
+
     def load() -> "SpladeEncoder":
-        encoder = splade_encoder(model_name, precision, shared=_mlm_once(model_name))
+        encoder = splade_encoder(model_name, precision, shared=shared)
         note_loaded(model_name)
         return encoder
 
@@ -179,84 +167,5 @@ def splade_index_build(model_name: str, precision: str, corpus_spec: str, cache_
 
     Its thread loads the encoder (`_splade_encoder_once`, shared with the pages) and builds or loads the index.
     Raises CorpusError."""
-    from splade_demo.retrieval.device import build_encoder_loader
-    from splade_demo.retrieval.index_build import IndexBuild
-
-    loader = build_encoder_loader(model_name, precision, _splade_encoder_once(model_name, precision).get)
-    return IndexBuild(loader, corpus_resource(corpus_spec), Path(cache_dir))
-
-
-def splade_index_resource(model_name: str, precision: str, corpus_spec: str, cache_dir: str) -> "SpladeIndex":
-    """The SPLADE document vectors, waiting for the shared background build (for the evaluation; pages use
-    `progress.ready_index`, which never waits). Raises ModelUnavailable, CorpusError or IndexBuildError.
-    """
-    splade_encoder_resource(model_name, precision)  # a missing model is named here, a download shows its progress
-    return wait_for_build(splade_index_build(model_name, precision, corpus_spec, cache_dir))
-
-
-# -- the pipeline and the evaluation over every labelled query --------------------------------
-def pipeline_resource(settings: Settings) -> Pipeline:
-    """Every method's ranker for these settings, over the engine of SPLADE_DEMO_ENGINE (the memory engine's
-    components are the cached resources above, each loaded on first use). Raises EngineError for a bad
-    SPLADE_DEMO_ENGINE; the engine raises EngineError (or NotAvailable) when it cannot answer."""
-    try:
-        return _pipeline(settings)
-    except ValueError as exc:
-        raise EngineError(f"SPLADE_DEMO_ENGINE is not valid: {exc}") from None
-
-
-@st.cache_resource(show_spinner=False)
-def _pipeline(settings: Settings) -> Pipeline:
-    cache_dir = str(settings.cache_dir)
-    return Pipeline.from_settings(
-        settings,
-        corpus=partial(corpus_resource, settings.corpus),
-        bm25=partial(bm25_resource, settings.corpus),
-        vectors=partial(glove_resource, settings.glove, cache_dir),
-        encoder=partial(splade_encoder_resource, settings.splade_model, settings.precision),
-        splade_index=partial(splade_index_resource, settings.splade_model, settings.precision, settings.corpus,
-                             cache_dir),
-        splade_ready=partial(ready_index, settings),
-    )
-
-
-@st.cache_data(max_entries=16, show_spinner="Ranking every labelled query twice…")
-def glove_evaluation(settings: Settings, n: int, weight: float) -> dict[str, list["QueryResult"]]:
-    """Per-query metrics of BM25 and GloVe-expanded BM25 over the labelled queries, cached."""
-    from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate
-
-    ranker = pipeline_resource(settings).with_expansion(n, weight).ranker(["bm25", "glove-bm25"], EVAL_DEPTH)
-    return evaluate(queries_resource(), ranker)
-
-
-@st.cache_resource(show_spinner=False)
-def _evaluation_store() -> ResultStore[dict[str, list["QueryResult"]]]:
-    """Evaluation results by settings, shared by every session (filled by `evaluation_resource`)."""
-    return ResultStore(EVALUATIONS_KEPT)
-
-
-def evaluation_resource(settings: Settings) -> dict[str, list["QueryResult"]]:
-    """Per-query metrics of every method over the labelled queries; the first call shows progress.
-
-    A method the pipeline cannot rank by is left out (GloVe-BM25 when the static vectors cannot be loaded, or over
-    an engine whose BM25 takes no weighted terms); an engine that cannot answer raises EngineError before any
-    progress is drawn."""
-    from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate
-
-    def compute() -> dict[str, list["QueryResult"]]:
-        pipeline = pipeline_resource(settings)
-        pipeline.sources.encoder()  # the model and the index load (with their own messages) before the bar
-        pipeline.splade_ready(wait=True)
-        methods = [m for m in METHODS if pipeline.supports(m)]
-        queries = queries_resource()
-        bar = st.progress(0.0, text=f"Evaluating {len(queries)} labelled queries (first time only)…")
-        results = evaluate(
-            queries, pipeline.ranker(methods, EVAL_DEPTH),
-            on_progress=lambda done, total: bar.progress(done / total, text=f"Evaluated {done} of {total} queries…"),
-        )
-        bar.empty()
-        return results
-
-    key = (settings.splade_model, settings.precision, settings.corpus, str(settings.cache_dir), settings.glove,
-           settings.engine)
-    return _evaluation_store().get_or_compute(key, compute)
+    return index_build(_splade_encoder_once(model_name, precision).get, corpus_resource(corpus_spec), Path(cache_dir),
+                       model_name, precision)

@@ -3,9 +3,12 @@ your own corpus upload, the model status, presenter mode and a link to the page 
 
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import quote
+
+import pandas as pd
 import streamlit as st
 
-from splade_demo.config import PRECISIONS, Settings, load_settings, public_mode
 from splade_demo.app.state import (
     DEFAULT_QUERY,
     OVERRIDES_KEY,
@@ -15,6 +18,19 @@ from splade_demo.app.state import (
     current_settings,
     get_query,
 )
+from splade_demo.app.progress import index_status_line
+from splade_demo.config import PRECISIONS, Settings, load_settings, public_mode
+from splade_demo.data.corpus import CorpusError
+from splade_demo.data.upload import (
+    MAX_DOCUMENTS,
+    MAX_TEXT_CHARS,
+    PUBLIC_POLICY,
+    check_session_quota,
+    parse_upload,
+    save_upload,
+)
+from splade_demo.models.catalog import CUSTOM_CHOICE, catalog_status, choices, find, human_size
+from splade_demo.retrieval.pipeline import parse_engine_spec
 
 UPLOAD_KEY = "corpus_upload"
 UPLOADED_KEY = "uploaded_corpus"  # {"path": str, "documents": int}
@@ -103,8 +119,6 @@ def _model_choice(label: str, kind: str, env_value: str, key: str, help: str) ->
     """A selectbox of the catalogue's models plus "custom…" (then a text input); default from the environment.
 
     In public mode: the catalogue and the operator's model only, no "custom…" (the loader refuses others too)."""
-    from splade_demo.models.catalog import CUSTOM_CHOICE, choices
-
     if public_mode():
         options = choices(kind) + ([] if env_value in choices(kind) else [env_value])  # type: ignore[arg-type]
         index = 0 if f"{key}_choice" in st.session_state else options.index(env_value)
@@ -125,10 +139,6 @@ def _model_choice(label: str, kind: str, env_value: str, key: str, help: str) ->
 def _render_index_status(settings: Settings) -> None:
     """One line: the SPLADE index build's progress and time left (drawing it starts the shared build); with a
     retrieval engine (Milvus), which engine answers instead: its collection is built by `index --engine`."""
-    from splade_demo.app.progress import index_status_line
-    from splade_demo.config import public_mode
-    from splade_demo.retrieval.engines import parse_engine_spec
-
     try:
         spec = parse_engine_spec(settings.engine)
     except ValueError as exc:
@@ -143,10 +153,6 @@ def _render_index_status(settings: Settings) -> None:
 
 def _render_model_status(settings: Settings) -> None:
     """Each known model with its status (not cached / cached / loaded), licence and size on disk."""
-    import pandas as pd
-
-    from splade_demo.models.catalog import catalog_status, find, human_size
-
     with st.expander("Model status"):
         rows = catalog_status(settings)
         st.dataframe(
@@ -164,15 +170,11 @@ def _render_model_status(settings: Settings) -> None:
 
 def _shown_name(name: str) -> str:
     """A model's name as the sidebar shows it; in public mode an operator's folder is not named (a server path)."""
-    from splade_demo.models.catalog import find
-
     return name if find(name) is not None or not public_mode() else "the operator's model"
 
 
 def _render_upload(cache_dir: str) -> None:
     """Upload a CSV or JSONL of documents; once valid it becomes the corpus of pages 1, 4 and 5."""
-    from splade_demo.data.upload import MAX_DOCUMENTS, MAX_TEXT_CHARS
-
     st.file_uploader(
         "Your own corpus (CSV or JSONL)", type=["csv", "jsonl", "ndjson", "json"], key=UPLOAD_KEY,
         on_change=_on_upload, args=(cache_dir,),
@@ -191,11 +193,6 @@ def _render_upload(cache_dir: str) -> None:
 
 def _on_upload(cache_dir: str) -> None:
     """Validate and save the upload, then select it as the corpus (runs before the next script run)."""
-    from pathlib import Path
-
-    from splade_demo.data.corpus import CorpusError
-    from splade_demo.data.upload import PUBLIC_POLICY, check_session_quota, parse_upload, save_upload
-
     file = st.session_state.get(UPLOAD_KEY)
     st.session_state.pop(UPLOAD_ERROR_KEY, None)
     if file is None:  # removed: back to the default corpus
@@ -223,8 +220,6 @@ def _on_upload(cache_dir: str) -> None:
 
 def share_url(base: str | None, query: str) -> str:
     """The page's address with the query as `?q=` (URL-encoded)."""
-    from urllib.parse import quote
-
     return f"{(base or '').rstrip('/')}?q={quote(query, safe='')}"
 
 

@@ -12,6 +12,7 @@ from typing import Callable, Iterator, Literal, NamedTuple
 
 import streamlit as st
 
+from splade_demo.app.guide import render_guide
 from splade_demo.config import Settings, load_settings
 from splade_demo.data.query_check import CheckedQuery, check_query, encodable
 
@@ -69,13 +70,12 @@ def page_start() -> PageStart:
 
     With the guided talk on, the step's banner is drawn here (`guide.render_guide`), so pages need no guide code.
     """
-    from splade_demo.app.guide import render_guide
-
     query = checked_query()
-    render_guide(str(sys._getframe(1).f_globals.get("__file__", "")), query.text)
+    settings, presenter = current_settings(), presenter_mode()
+    render_guide(str(sys._getframe(1).f_globals.get("__file__", "")), query.text, settings, presenter)
     if query.empty:
         st.stop()
-    return PageStart(query, current_settings(), presenter_mode())
+    return PageStart(query, settings, presenter)
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from typing import Callable, TypeVar
 import streamlit as st
 
 from splade_demo.app import resources
+from splade_demo.app.cached_pipeline import pipeline_resource
 from splade_demo.config import Settings
 from splade_demo.models.hub_download import ModelUnavailable
 from splade_demo.models.loading import available_locally
@@ -31,10 +32,10 @@ def app_sources(settings: Settings) -> TalkSources:
     """The talk's sources over the app's cached resources: the pipeline every page ranks through (its engine says
     whether the index is ready without waiting), with its models taken only when already on this machine.
     Raises EngineError for a bad SPLADE_DEMO_ENGINE."""
-    shared = resources.pipeline_resource(settings)
+    shared = pipeline_resource(settings)
     pipeline = Pipeline(replace(shared.sources, encoder=_on_this_machine(settings.splade_model, shared.sources.encoder)),
                         shared.glove_neighbours, shared.glove_weight)
-    mlm = _on_this_machine(settings.mlm_model, resources._mlm_once(settings.mlm_model).get)
+    mlm = _on_this_machine(settings.mlm_model, resources.mlm_once(settings.mlm_model).get)
     return TalkSources(settings, pipeline, mlm, resources.queries_resource)
 
 

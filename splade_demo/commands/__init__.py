@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any, Callable
 
+from splade_demo.models.catalog import human_size
+
 COMMAND_MODULES: tuple[str, ...] = ("search", "encode", "fill_mask", "neighbours", "evaluate", "index", "prefetch", "explain",
                                    "export_talk")
 MAX_QUERY_CHARS = 10_000
@@ -145,6 +147,4 @@ class DownloadProgressLine:
         self._lines(done, total)
 
     def _say(self, done: int, total: int) -> None:
-        from splade_demo.models.catalog import human_size
-
         print(f"downloading {self.name}: {human_size(done)} of {human_size(total)}", file=sys.stderr, flush=True)

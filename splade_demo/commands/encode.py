@@ -10,6 +10,7 @@ import argparse
 
 from splade_demo.commands import DownloadProgressLine, UsageError, add_common, clean_text
 from splade_demo.config import load_settings
+from splade_demo.retrieval.pipeline import splade_encoder
 
 MAX_TOP_K = 30_522
 
@@ -26,12 +27,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     text = clean_text(args.text, "text")
     if not 1 <= args.top_k <= MAX_TOP_K:
         raise UsageError(f"--top-k must be between 1 and {MAX_TOP_K}")
-    from splade_demo.models.loading import load_mlm
-    from splade_demo.retrieval.splade_encoder import SpladeEncoder
-
     settings = load_settings()  # the precision of the app's page 4 and of `search --method splade`
-    loaded = load_mlm(settings.splade_model, on_progress=DownloadProgressLine(settings.splade_model))
-    encoder = SpladeEncoder(loaded, precision=settings.precision, owns_model=True)
+    encoder = splade_encoder(settings.splade_model, settings.precision,
+                             on_progress=DownloadProgressLine(settings.splade_model))
     encoding = encoder.encode_query(text)
     terms = [{"term": term, "weight": weight} for term, weight in encoding.top_terms(encoder.vocab, args.top_k)]
     return {"terms": terms, "nnz": encoding.nnz}

@@ -11,6 +11,7 @@ import argparse
 
 from splade_demo.commands import TqdmProgress, UsageError, add_common, clean_text
 from splade_demo.config import load_settings
+from splade_demo.explain.score_explanation import explain, passage_index
 from splade_demo.retrieval.pipeline import FUSION_DEPTH, Pipeline
 
 
@@ -23,8 +24,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, object] | str:
-    from splade_demo.explain.score_explanation import explain, passage_index
-
     query = clean_text(args.query)
     doc_id = args.doc.strip()
     if not doc_id:

@@ -15,6 +15,9 @@ import argparse
 import sys
 
 from splade_demo.commands import DownloadProgressLine, UsageError, add_common, clean_text
+from splade_demo.config import load_settings
+from splade_demo.explain.fill_mask import predict
+from splade_demo.models.loading import load_mlm
 
 MAX_K = 1000
 DEFAULT_MAX_WORDS = 64  # each masked word re-reads the text: 64 x 100 tokens ~ 12 s at BERT-base's ~550 tokens/s on 2 cores
@@ -35,10 +38,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> object:
-    from splade_demo.config import load_settings
-    from splade_demo.explain.fill_mask import predict
-    from splade_demo.models.loading import load_mlm
-
     text = clean_text(" ".join(args.text), what="text")
     if not 1 <= args.k <= MAX_K:
         raise UsageError(f"--k must be between 1 and {MAX_K} (got {args.k})")

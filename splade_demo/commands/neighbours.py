@@ -10,6 +10,8 @@ import argparse
 
 from splade_demo.commands import MAX_QUERY_CHARS, UsageError, add_common, check_encodable
 from splade_demo.config import load_settings
+from splade_demo.models.glove_vectors import load_vectors
+from splade_demo.retrieval.neighbours import neighbours
 
 MAX_K = 1000
 MAX_WORDS = 100
@@ -38,9 +40,6 @@ def parse_words(arguments: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> dict[str, list[dict[str, object]] | None]:
-    from splade_demo.models.glove_vectors import load_vectors
-    from splade_demo.retrieval.neighbours import neighbours
-
     words = parse_words(args.words)
     if not 1 <= args.k <= MAX_K:
         raise UsageError(f"--k must be between 1 and {MAX_K}")

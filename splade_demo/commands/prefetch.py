@@ -20,7 +20,8 @@ from pathlib import Path
 
 from splade_demo.commands import DownloadProgressLine, UsageError, add_common
 from splade_demo.config import Settings, load_settings
-from splade_demo.models.catalog import CatalogEntry, ModelStatus, catalog_status, find, human_size
+from splade_demo.models.catalog import CatalogEntry, ModelStatus, catalog_status, entries, find, human_size
+from splade_demo.models.glove_vectors import load_vectors
 from splade_demo.models.hub_download import ModelUnavailable, cached_snapshot, fetch_snapshot, point_main_at
 from splade_demo.models.loading import hub_endpoint, hub_offline, hub_reachable, is_hub_id, locate_model
 
@@ -83,8 +84,6 @@ def run(args: argparse.Namespace) -> object:
 
 def _targets(settings: Settings, include_all: bool) -> list[tuple[str, str | None]]:
     """(hub id, pinned revision) of each model to have cached; local folders need nothing."""
-    from splade_demo.models.catalog import entries
-
     names = [settings.splade_model, settings.mlm_model]
     if include_all:
         names += [e.name for e in entries() if e.on_hub]
@@ -113,11 +112,9 @@ def _convert_bin_weights(names: list[str]) -> list[str]:
 def _prepare_glove(settings: Settings) -> str:
     """Convert the static vectors into the cache folder once; a note if that is not possible."""
     try:
-        from splade_demo.models.glove_vectors import load_vectors
-    except ImportError:
-        return "note: the static-vectors module is not installed; GloVe was not prepared"
-    try:
         load_vectors(settings.glove, settings.cache_dir)
+    except ImportError:  # gensim, imported when vectors are first converted
+        return "note: the static-vectors module is not installed; GloVe was not prepared"
     except (ValueError, OSError) as exc:  # glove.VectorsUnavailable is a ValueError
         return f"note: the static vectors {settings.glove!r} were not prepared: {' '.join(str(exc).split())}"
     return ""

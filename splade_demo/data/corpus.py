@@ -10,7 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 from splade_demo.config import CORPUS_DIR, QUERIES_PATH
 
@@ -83,20 +83,29 @@ def _open_text(path: Path):
     return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
 
 
+def json_objects(lines: Iterable[str], place: Callable[[int], str],
+                 error: type[Exception] = ValueError) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSONL text; a bad line raises `error` naming
+    `place(number)` (a file and line, or an upload's line) and what is wrong."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise error(f"{place(number)}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+        if not isinstance(record, dict):
+            kind = "an array: one JSON object per line, please (JSONL)" if isinstance(record, list) \
+                else type(record).__name__
+            raise error(f"{place(number)}: expected a JSON object, found {kind}")
+        yield number, record
+
+
 def _json_lines(path: Path) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line; errors name the file and line."""
     try:
         with _open_text(path) as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise CorpusError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-                if not isinstance(record, dict):
-                    raise CorpusError(f"{path}:{number}: expected a JSON object")
-                yield number, record
+            yield from json_objects(handle, lambda number: f"{path}:{number}", CorpusError)
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise CorpusError(f"{path}: cannot be read ({exc})") from None
 

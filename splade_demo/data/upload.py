@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal
 
-from splade_demo.data.corpus import PASSAGE_FIELDS, Corpus, CorpusError, Passage, build_corpus, passage_from_record
+from splade_demo.data.corpus import (
+    PASSAGE_FIELDS,
+    Corpus,
+    CorpusError,
+    Passage,
+    build_corpus,
+    json_objects,
+    passage_from_record,
+)
 from splade_demo.files import replace_file
 
 Format = Literal["csv", "jsonl"]
@@ -132,18 +140,7 @@ def _csv_rows(text: str) -> Iterator[tuple[str, dict]]:
 
 
 def _jsonl_rows(text: str) -> Iterator[tuple[str, dict]]:
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UploadError(f"line {number}: not valid JSON ({exc.msg}, column {exc.colno})") from None
-        if not isinstance(record, dict):
-            kind = "an array: one JSON object per line, please (JSONL)" if isinstance(record, list) \
-                else type(record).__name__
-            raise UploadError(f"line {number}: expected a JSON object, found {kind}")
+    for number, record in json_objects(text.split("\n"), lambda n: f"line {n}", UploadError):
         yield f"line {number}", {str(k).strip().lower(): v for k, v in record.items()}
 
 

@@ -48,6 +48,11 @@ class MaskedPosition:
     word: str  # the original word as typed, or "[MASK]"
     predictions: list[Prediction]
 
+    @property
+    def top_probability(self) -> float:
+        """The probability mass of the predictions kept (the top k of the vocabulary's softmax)."""
+        return sum(p.probability for p in self.predictions)
+
 
 @dataclass(frozen=True)
 class FillMaskResult:
@@ -174,6 +179,33 @@ def expansion_union(result: FillMaskResult, query_token_set: Iterable[str]) -> l
     return sorted(terms, key=lambda term: (-term.probability, term.token))
 
 
+@dataclass(frozen=True)
+class ExpansionSummary:
+    """Page 3's "toward query expansion": the pooled predictions, the new ones, and the query's own tokens that no
+    masked word predicted."""
+
+    terms: list[ExpansionTerm]
+    new_terms: list[ExpansionTerm]
+    own_tokens: list[str]  # sorted
+    not_predicted: list[str]  # sorted
+
+
+def expansion_summary(result: FillMaskResult, query_token_set: Iterable[str]) -> ExpansionSummary:
+    """`expansion_union` with what it adds to the query and what it leaves out."""
+    own = sorted(set(query_token_set))
+    terms = expansion_union(result, own)
+    predicted = {t.token for t in terms}
+    return ExpansionSummary(terms, [t for t in terms if not t.in_query], own, [t for t in own if t not in predicted])
+
+
+def default_context_word(words_of_query: Sequence[Word], other_sentence: str) -> str:
+    """The word to compare across two sentences: the first maskable query word the other sentence also has (else the
+    first maskable word, else "")."""
+    maskable = [w.text for w in words_of_query if w.maskable and not w.is_mask]
+    other = {w.lower() for w in other_sentence.split()}
+    return next((w for w in maskable if w.lower() in other), maskable[0] if maskable else "")
+
+
 def _check_k(k: int) -> None:
     if k < 1:
         raise ValueError(f"k must be at least 1 (got {k})")
@@ -237,7 +269,7 @@ def _top_k(
     loaded: LoadedMLM, sequences: list[list[int]], columns: list[list[int]], k: int, batched: bool = True
 ) -> list[list[Prediction]]:
     """For each (sequence, masked column): the k most probable tokens. Call under the lock."""
-    import torch
+    import torch  # lazy: torch takes seconds to import, only model calls need it
 
     if not sequences:
         return []
@@ -265,7 +297,7 @@ def _mask_logits(model: Any, sequences: list[list[int]], columns: list[list[int]
     (the vocabulary projection for every position would cost a fifth of BERT-base's time and,
     for long inputs, gigabytes). Other architectures take the full logits.
     """
-    import torch
+    import torch  # lazy: torch takes seconds to import, only model calls need it
 
     length = max(len(s) for s in sequences)
     input_ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)

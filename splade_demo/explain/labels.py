@@ -20,5 +20,6 @@ def grade_mark(grade: int | None) -> str:
 
 
 def markdown_text(text: str) -> str:
-    """`text` shown literally in Markdown: every character Markdown (or HTML inside it) would act on is escaped."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    """`text` for st.markdown as literal characters, whitespace collapsed: no link, image, emphasis or HTML from a
+    corpus title, a query or a setting (every character Markdown or HTML would act on is backslash-escaped)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))

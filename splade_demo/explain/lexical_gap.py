@@ -33,6 +33,7 @@ class BM25Report:
     hits: list[Hit]
     contributions: dict[int, list[TermContribution]]  # passage index -> per-term shares
     unknown_terms: list[str]  # query terms that occur in no passage
+    texts: dict[str, str]  # passage id -> its text, for the snippets
 
 
 def bm25_report(pipeline: Pipeline, query: str, k: int) -> BM25Report:
@@ -44,7 +45,7 @@ def bm25_report(pipeline: Pipeline, query: str, k: int) -> BM25Report:
     stats = engine.bm25_stats(terms)
     surfaces = {token.term: token.surface for token in analyze_tokens(query) if token.term}
     unknown = [surfaces.get(t, t) for t in dict.fromkeys(terms) if stats.idf.get(t, 0.0) == 0.0]
-    return BM25Report(terms, hits, contributions, unknown)
+    return BM25Report(terms, hits, contributions, unknown, {hit.id: engine.passage(hit.id).text for hit in hits})
 
 
 def relevant_pages(pipeline: Pipeline, query: str, labelled: LabelledQuery) -> list[RelevantPage]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from splade_demo.explain.fill_mask import MAX_BATCH_TOKENS, _encode, _mask_logits, _masked_variant, _max_length
 from splade_demo.retrieval.sparse_terms import heaviest_ids
 
 if TYPE_CHECKING:
@@ -85,9 +86,7 @@ def own_word_ranks(loaded: "LoadedMLM", text: str, max_words: int | None = None)
     The words, masking and batching are `fill_mask.predict`'s, so a word in the top k has the probability shown
     there. Explicit [MASK] tokens have no own word and are skipped.
     """
-    import torch
-
-    from splade_demo.explain.fill_mask import MAX_BATCH_TOKENS, _encode, _mask_logits, _masked_variant, _max_length
+    import torch  # lazy: torch takes seconds to import, only model calls need it
 
     if not text.strip():
         return []

@@ -6,7 +6,10 @@ import html
 import re
 from dataclasses import dataclass
 
+from splade_demo.explain.labels import markdown_text
 from splade_demo.retrieval.analyzer import STOP_WORDS, TOKEN_PATTERN, stem
+
+__all__ = ["markdown_text", "segments_to_html", "snippet_segments"]  # markdown_text: explain.labels'
 
 
 @dataclass(frozen=True)
@@ -53,9 +56,3 @@ def segments_to_html(segments: list[Segment]) -> str:
     return "".join(parts)
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~=$:])")
-
-
-def markdown_text(text: str) -> str:
-    """`text` for st.markdown as literal characters: no link, image, emphasis or HTML from a corpus title."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))

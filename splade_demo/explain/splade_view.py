@@ -11,18 +11,11 @@ from typing import Any, Collection, Sequence
 
 import numpy as np
 
-from splade_demo.config import Precision
+import pandas as pd
+
+from splade_demo.retrieval.pipeline import Pipeline
 from splade_demo.retrieval.sparse_terms import as_vocab, heaviest_ids, is_special_or_piece
 from splade_demo.retrieval.splade_encoder import SpladeEncoding
-
-PRECISION_CAPTIONS: dict[Precision, str] = {
-    "fp32": "fp32: the exact weights",
-    "int8": "int8: a quantised copy of the model, several times faster; its weights are close to the exact "
-            "fp32 ones, not equal (choose fp32 in the sidebar for those)",
-    "bf16": "bf16: a copy of the model in bfloat16, several times faster where the CPU has AMX; its weights are "
-            "close to the exact fp32 ones, not equal (choose fp32 in the sidebar for those)",
-}
-
 
 @dataclass(frozen=True)
 class SharedTerm:
@@ -76,6 +69,11 @@ class PositionTermGrid:
     winners: list[int | None]  # per column, the row holding the max; None when that row is hidden
     winner_tokens: list[str]  # per column, the word piece at the winning position (shown or not)
 
+    @property
+    def hidden_winners(self) -> list[str]:
+        """The hidden rows' word pieces that won a shown column's max, sorted."""
+        return sorted({t for t, row in zip(self.winner_tokens, self.winners) if row is None})
+
 
 def position_term_grid(encoding: SpladeEncoding, vocab: Sequence[str], n_terms: int, hide_special: bool = False) -> PositionTermGrid:
     """Rows: the word pieces ([CLS]/[SEP] included unless hidden); columns: the top pooled terms.
@@ -93,3 +91,39 @@ def position_term_grid(encoding: SpladeEncoding, vocab: Sequence[str], n_terms: 
         tokens=[encoding.tokens[i] for i in rows], positions=rows, columns=columns, values=values,
         winners=[row_of.get(p) for p in best], winner_tokens=[encoding.tokens[p] for p in best],
     )
+
+
+def own_term_count(encoding: SpladeEncoding) -> int:
+    """Non-zero terms that are the text's own word pieces (the rest are expansion terms)."""
+    return encoding.nnz - encoding.expansion_nnz
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    """Page 4's document panel: one passage's vector beside the query's."""
+
+    text: str
+    shares: list[SharedTerm]  # the terms both vectors hold, by contribution
+    bars: list[TermWeight]  # the passage's heaviest terms; highlighted = shared with the query
+    nnz: int  # the passage's non-zero terms
+    truncated: int | None  # its length in word pieces when SPLADE read only the start
+
+    @property
+    def score(self) -> float:
+        return sum(s.contribution for s in self.shares)
+
+    def shares_table(self) -> pd.DataFrame:
+        return pd.DataFrame([{"term": s.term, "query weight": round(s.query_weight, 3),
+                              "document weight": round(s.doc_weight, 3), "q·d": round(s.contribution, 3)}
+                             for s in self.shares], columns=["term", "query weight", "document weight", "q·d"])
+
+
+def document_view(pipeline: Pipeline, encoding: SpladeEncoding, doc_id: str, vocab: Sequence[str], n_terms: int,
+                  hide_special: bool = False) -> DocumentView:
+    """A passage's SPLADE vector (from the engine) against the query's: bars, shared terms and the score q·d."""
+    engine = pipeline.engine
+    vector = engine.doc_vector(doc_id)
+    query_ids = {int(i) for i in np.flatnonzero(encoding.vector)}
+    return DocumentView(engine.passage(doc_id).text, shared_terms(encoding.vector, vector, vocab),
+                        term_weights(vector, vocab, n_terms, query_ids, hide_special), int(np.count_nonzero(vector > 0)),
+                        engine.truncation(doc_id))

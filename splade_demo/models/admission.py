@@ -130,7 +130,7 @@ class Admission:
 
     def _apply_threads(self) -> None:
         if self.torch_threads is not None:
-            import torch
+            import torch  # lazy: torch takes seconds to import, only model calls need it
 
             if torch.get_num_threads() != self.torch_threads:
                 if self.threads_before is None:

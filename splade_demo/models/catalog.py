@@ -16,7 +16,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Literal
 
-from splade_demo.config import DEFAULT_GLOVE, DEFAULT_MLM_MODEL, DEFAULT_SPLADE_MODEL, Settings
+from splade_demo.config import DEFAULT_GLOVE, DEFAULT_MLM_MODEL, DEFAULT_SPLADE_MODEL, Settings, load_cache_dir
+from splade_demo.models.glove_vectors import cache_folders
+from splade_demo.models.hub_download import cached_snapshot, folder_layout
+from splade_demo.models.weights import converted_folder
 
 Kind = Literal["splade", "mlm", "vectors"]
 State = Literal["not cached", "cached", "loaded"]
@@ -187,8 +190,6 @@ def hub_model_status(name: str, kind: Kind = "mlm", loaded: Iterable[str] | None
     """The status of a hub id or local folder, as `models.locate_model` would find it offline.
 
     `loaded`: the names the app has loaded (default: those noted with `note_loaded`)."""
-    from splade_demo.models.hub_download import cached_snapshot
-
     name = name.strip()
     entry = find(name)
     purpose = entry.purpose if entry else ("custom SPLADE model" if kind == "splade" else "custom masked-LM")
@@ -217,10 +218,6 @@ def hub_model_status(name: str, kind: Kind = "mlm", loaded: Iterable[str] | None
 
 def weights_state(folder: Path) -> str | None:
     """How a model folder's weights load: safetensors, or `.bin` converted (or not yet) into the cache folder."""
-    from splade_demo.config import load_cache_dir
-    from splade_demo.models.hub_download import folder_layout
-    from splade_demo.models.weights import converted_folder
-
     layout = folder_layout(folder)
     if layout != "pytorch .bin":
         return layout
@@ -230,8 +227,6 @@ def weights_state(folder: Path) -> str | None:
 
 def glove_cache_folders(name: str, cache_dir: Path) -> list[Path]:
     """Converted-vector folders for the setting `name` in the cache (the layout is `glove_vectors`' own)."""
-    from splade_demo.models.glove_vectors import cache_folders
-
     return cache_folders(name, cache_dir)
 
 

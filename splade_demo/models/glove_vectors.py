@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from splade_demo.config import DEFAULT_GLOVE, public_mode
+from splade_demo.models.hub_download import host_reachable, hub_offline
 from splade_demo.integrity import note, verify_folder, write_checksums
 
 if TYPE_CHECKING:
@@ -299,8 +300,6 @@ def downloader_reachable(timeout_s: float = DOWNLOADER_PROBE_TIMEOUT_S) -> bool:
     """Open a TCP connection to the gensim-data host; give up after `timeout_s` (DNS included)."""
     from gensim.downloader import DOWNLOAD_BASE_URL
 
-    from splade_demo.models.loading import host_reachable
-
     return host_reachable(urlparse(DOWNLOAD_BASE_URL).hostname or "github.com", 443, timeout_s)
 
 
@@ -313,8 +312,6 @@ def _fallback(name: str, cache_dir: Path, reason: str) -> LoadedVectors:
 
 
 def _load_downloader(name: str, cache_dir: Path) -> LoadedVectors:
-    from splade_demo.models.loading import hub_offline
-
     path = cached_downloader_file(name)
     if path is None:
         missing = f"they are not in the gensim-data cache ({gensim_data_dir()})"

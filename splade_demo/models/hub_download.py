@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import stat
 import threading
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from splade_demo.files import replace_file
 from splade_demo.integrity import disk_full, no_space_line
 
 T = TypeVar("T")
+HUB_PROBE_TIMEOUT_S = 2.0  # how long a reachability probe waits (DNS included)
 Layout = Literal["safetensors", "pytorch .bin"]
 ProgressCallback = Callable[[int, int], None]  # (bytes so far, total bytes)
 
@@ -282,3 +284,28 @@ def _matches(path: str, patterns: list[str]) -> bool:
     from fnmatch import fnmatchcase
 
     return any(fnmatchcase(path, pattern) for pattern in patterns)
+
+
+def hub_offline() -> bool:
+    """True when the user asked for no network (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE)."""
+    return any(
+        os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
+        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def host_reachable(host: str, port: int = 443, timeout_s: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Open a TCP connection to `host`; give up after `timeout_s`, DNS included (it runs in a thread)."""
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return bool(result and result[0])

@@ -9,8 +9,8 @@ policy (safetensors first, `.bin` read once through the weights-only loader and 
 
 from __future__ import annotations
 
+import hashlib
 import os
-import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,19 +18,26 @@ from typing import Any
 from urllib.parse import urlparse
 
 from splade_demo.config import load_cache_dir, public_mode
+from splade_demo.models.catalog import find
 from splade_demo.models.hub_download import (
+    HUB_PROBE_TIMEOUT_S,
     ModelUnavailable,
     ProgressCallback,
     cached_snapshot,
     fetch_snapshot,
+    host_reachable,
     hub_endpoint,
+    hub_offline,
 )
 from splade_demo.models.weights import safetensors_folder
 
 PREFETCH_HINT = "python -m splade_demo prefetch"
-HUB_PROBE_TIMEOUT_S = 2.0
+# One model load at a time in this process: two threads loading at once (a page's model and the index build's) trip
+# over transformers' process-wide state: its lazy import ("cannot import name 'AutoModelForMaskedLM'") and the meta
+# device it builds empty models on ("Tensor on device meta"). On 2 cores two loads gain nothing by overlapping.
+_LOADING = threading.Lock()
 
-__all__ = ["ModelUnavailable", "hub_endpoint"]
+__all__ = ["HUB_PROBE_TIMEOUT_S", "ModelUnavailable", "host_reachable", "hub_endpoint", "hub_offline"]
 
 
 @dataclass(frozen=True)
@@ -43,31 +50,6 @@ class ModelLocation:
     layout: str = "safetensors"  # "safetensors" | "converted from .bin"
     commit: str | None = None  # the hub snapshot's commit
     note: str = ""  # e.g. a pinned commit that was gone, so main was fetched
-
-
-def hub_offline() -> bool:
-    """True when the user asked for no network (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE)."""
-    return any(
-        os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
-        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-
-
-def host_reachable(host: str, port: int = 443, timeout_s: float = HUB_PROBE_TIMEOUT_S) -> bool:
-    """Open a TCP connection to `host`; give up after `timeout_s`, DNS included (it runs in a thread)."""
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=timeout_s):
-                result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    return bool(result and result[0])
 
 
 def hub_reachable(timeout_s: float = HUB_PROBE_TIMEOUT_S) -> bool:
@@ -138,8 +120,6 @@ def locate_model(name: str, allow_download: bool = True, on_progress: ProgressCa
 
 def allowed_in_public(name: str) -> bool:
     """In public mode: a catalogue model, or the model the operator's environment names (never a visitor's id)."""
-    from splade_demo.models.catalog import find
-
     entry = find(name)
     if entry is not None and entry.kind in {"splade", "mlm"}:
         return True
@@ -155,8 +135,6 @@ def public_refusal(name: str) -> str:
 
 def pinned_revision(name: str) -> str | None:
     """The commit the catalogue pins for `name` (None: the hub's main)."""
-    from splade_demo.models.catalog import find
-
     entry = find(name)
     return entry.revision if entry else None
 
@@ -187,6 +165,12 @@ def load_mlm(name: str, allow_download: bool = True, on_progress: ProgressCallba
 
 
 def _load_from(location: ModelLocation) -> tuple[Any, Any]:
+    with _LOADING:
+        return _load_from_unlocked(location)
+
+
+def _load_from_unlocked(location: ModelLocation) -> tuple[Any, Any]:
+    # lazy: transformers takes seconds to import, and BM25 never needs it
     from transformers import AutoModelForMaskedLM, AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
@@ -209,8 +193,6 @@ def _load_from(location: ModelLocation) -> tuple[Any, Any]:
 def model_fingerprint(location: ModelLocation) -> str:
     """A short hash for cache keys: the resolved folder (a hub snapshot names its revision),
     the config and tokenizer files, and the weights' sizes and modification times."""
-    import hashlib
-
     digest = hashlib.sha256(str(location.path.resolve()).encode())
     for file in sorted(location.path.glob("*")):
         if file.suffix in {".safetensors", ".json"} and file.is_file():

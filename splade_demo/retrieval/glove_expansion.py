@@ -51,6 +51,17 @@ class ExpandedQuery:
     oov_words: tuple[str, ...]
     labels: dict[str, str] = field(default_factory=dict)  # a readable word for each term (stems are not)
 
+    @property
+    def changing(self) -> int:
+        """How many neighbours change the query (added, or raised to a larger weight)."""
+        return sum(t.status in (ADDED, RAISED) for t in self.terms)
+
+    def terms_table(self) -> list[dict[str, object]]:
+        """One row per neighbour: where it comes from and what it does to the query."""
+        return [{"query word": t.word, "neighbour": t.neighbour, "cosine": round(t.similarity, 3),
+                 "BM25 term": t.term or "—", "weight": round(t.weight, 3), "in the query?": t.status}
+                for t in self.terms]
+
     def is_original(self, term: str) -> bool:
         return term in self.original
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Callable, Literal, Mapping, Sequence, get_args
 
 import numpy as np
@@ -27,19 +28,26 @@ from splade_demo.retrieval.bm25 import BM25Index, TermContribution
 from splade_demo.retrieval.engines import Engine, EngineError, NotAvailable, parse_engine_spec
 from splade_demo.retrieval.engines.memory import MemoryEngine
 from splade_demo.retrieval.engines.opener import LazyMilvus
+from splade_demo.retrieval.evaluation import EVAL_DEPTH, QueryResult, evaluate, summary_rows
 from splade_demo.retrieval.fusion import reciprocal_rank_fusion
-from splade_demo.retrieval.glove_expansion import expand_query
+from splade_demo.retrieval.glove_expansion import ADDED, RAISED, expand_query
+from splade_demo.retrieval.neighbours import neighbours
 from splade_demo.retrieval.ranking import Hit, pages_in_order
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
-    from splade_demo.retrieval.splade_encoder import EncodeProgress, SpladeEncoder
+    from splade_demo.models.hub_download import ProgressCallback
+    from splade_demo.retrieval.index_build import BuildStatus, IndexBuild
+    from splade_demo.retrieval.splade_encoder import EncodeProgress, SpladeEncoder, SpladeEncoding
     from splade_demo.retrieval.splade_index import SpladeIndex
 
-__all__ = ["Engine", "EngineError", "NotAvailable", "Hit", "TermContribution", "MemoryEngine", "Pipeline",
-           "Sources", "METHODS", "COMPARED", "FUSION_DEPTH", "analyze", "analyze_tokens", "pages_in_order",
-           "parse_engine_spec", "splade_encoder"]
+# The public face of `retrieval/` for `app/` and `views/` (the layering test checks it); the types of the torch
+# modules (BuildStatus, IndexBuild, SpladeEncoder, SpladeEncoding, SpladeIndex) are re-exported for type checking.
+__all__ = ["ADDED", "BM25Index", "COMPARED", "EVAL_DEPTH", "Engine", "EngineError", "FUSION_DEPTH", "Hit", "METHODS",
+           "MemoryEngine", "NotAvailable", "Pipeline", "QueryResult", "RAISED", "Sources", "TermContribution",
+           "analyze", "analyze_tokens", "evaluate", "index_build", "load_or_build_index", "neighbours",
+           "pages_in_order", "parse_engine_spec", "splade_encoder", "summary_rows"]
 
 Method = Literal["bm25", "glove-bm25", "splade", "hybrid"]
 METHODS: tuple[str, ...] = get_args(Method)
@@ -63,14 +71,38 @@ def hybrid_hits(bm25: list[Hit], splade: list[Hit], k: int) -> list[Hit]:
     return [replace(by_id[doc_id], rank=rank, score=score) for rank, (doc_id, score) in enumerate(fused[:k], start=1)]
 
 
-def splade_encoder(name: str, precision: str, shared: Callable[[], LoadedMLM] | None = None) -> "SpladeEncoder":
-    """The one recipe for a SPLADE encoder: at fp32 over the `shared` fill-mask model when given; otherwise (int8,
-    bf16, or nothing shared) it loads the model for itself and keeps only its own copy."""
-    from splade_demo.retrieval.splade_encoder import SpladeEncoder  # imports torch: only once SPLADE is used
+def _splade_modules() -> tuple[ModuleType, ModuleType, ModuleType, ModuleType]:
+    """splade_encoder, splade_index, index_build, device: the modules that import torch, loaded when SPLADE is first
+    used (torch takes seconds to import; BM25, GloVe and the CLI's other commands never wait for it)."""
+    from splade_demo.retrieval import device, index_build, splade_encoder, splade_index  # lazy: torch
 
+    return splade_encoder, splade_index, index_build, device
+
+
+def splade_encoder(name: str, precision: str, shared: Callable[[], LoadedMLM] | None = None,
+                   on_progress: "ProgressCallback | None" = None) -> "SpladeEncoder":
+    """The one recipe for a SPLADE encoder: at fp32 over the `shared` fill-mask model when given; otherwise (int8,
+    bf16, or nothing shared) it loads the model for itself (`on_progress` hears a download) and keeps only its own
+    copy."""
+    encoder_module = _splade_modules()[0]
     if shared is not None and precision == "fp32":
-        return SpladeEncoder(shared(), precision="fp32")
-    return SpladeEncoder(load_mlm(name), precision=precision, owns_model=True)  # type: ignore[arg-type]
+        return encoder_module.SpladeEncoder(shared(), precision="fp32")
+    return encoder_module.SpladeEncoder(load_mlm(name, on_progress=on_progress), precision=precision, owns_model=True)
+
+
+def load_or_build_index(encoder: "SpladeEncoder", corpus: Corpus, cache_dir: Path,
+                        progress: "EncodeProgress | None" = None) -> "SpladeIndex":
+    """The corpus's SPLADE document vectors: from the cache, or encoded now (`splade_index.load_or_build_index`)."""
+    return _splade_modules()[1].load_or_build_index(encoder, corpus, cache_dir, progress=progress)
+
+
+def index_build(encoder: "Callable[[], SpladeEncoder]", corpus: Corpus, cache_dir: Path,
+                model_name: str, precision: str) -> "IndexBuild":
+    """A background build of the corpus's SPLADE index, not started (`index_build.IndexBuild`). It encodes with the
+    shared CPU `encoder`, or on the accelerator SPLADE_DEMO_DEVICE picks (default auto: cuda, then mps, then cpu)
+    with an encoder of its own (`device.build_encoder_loader`)."""
+    modules = _splade_modules()
+    return modules[2].IndexBuild(modules[3].build_encoder_loader(model_name, precision, encoder), corpus, cache_dir)
 
 
 @dataclass(frozen=True)
@@ -119,8 +151,6 @@ class Pipeline:
         get_corpus = corpus or Once(lambda: load_corpus(corpus_name))
 
         def build_index() -> "SpladeIndex":
-            from splade_demo.retrieval.splade_index import load_or_build_index  # imports torch
-
             return load_or_build_index(get_encoder(), get_corpus(), settings.cache_dir, progress=progress)
 
         engine = MemoryEngine(get_corpus, splade_index or Once(build_index),

@@ -26,6 +26,7 @@ import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -117,12 +118,25 @@ class SpladeIndex:
         return self.matrix.shape[0]
 
     def scores(self, query_vector: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """score(q, d) = sum_t q_t d_t for every document, or for the documents at `rows` (float64)."""
+        """score(q, d) = sum_t q_t d_t for every document, or for the documents at `rows` (float64, exact).
+
+        Every document: only the query's own columns are read (the postings of its terms, `_postings`), so a
+        query costs the length of its terms' postings, not the whole matrix; the products q_t * d_t are float64 and
+        each document's sum runs over its terms in vocabulary order, as the row-by-row product does.
+        """
         q = np.asarray(query_vector, dtype=np.float64).ravel()
         if q.shape[0] != self.matrix.shape[1]:
             raise ValueError(f"the query vector has {q.shape[0]} dimensions; the index has {self.matrix.shape[1]}")
-        matrix = self.matrix if rows is None else self.matrix[np.asarray(rows, dtype=np.int64)]
-        return np.asarray(matrix @ q, dtype=np.float64).ravel()
+        if rows is not None:
+            return np.asarray(self.matrix[np.asarray(rows, dtype=np.int64)] @ q, dtype=np.float64).ravel()
+        terms = np.flatnonzero(q)
+        columns = self._postings[:, terms].astype(np.float64)  # the query's terms' postings only
+        return np.asarray(columns @ q[terms], dtype=np.float64).ravel()
+
+    @cached_property
+    def _postings(self) -> sparse.csc_matrix:
+        """The matrix by column (one posting list per term), built on the first query: as much memory again."""
+        return self.matrix.tocsc()
 
     def doc_vector(self, index: int) -> np.ndarray:
         """Document `index`'s vector as a dense float32 array (vocab,)."""

@@ -48,3 +48,19 @@ def test_page_five_missing_model_is_a_message(monkeypatch: pytest.MonkeyPatch, t
     at = run_page_5("python memory management")
     assert not at.exception
     assert any("no-such-org/no-such-splade" in w.value and "prefetch" in w.value for w in at.warning)
+
+
+def test_page_five_lists_distinct_pages_by_default_and_passages_one_toggle_away(tiny_setup: None) -> None:
+    at = run_page_5("python memory management")
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.toggle(key="p5_side_pages").value is True
+    rankings = [df.value for df in at.dataframe[:3]]
+    for table in rankings:  # BM25, SPLADE, hybrid: each page once, with its passage count
+        assert {"page", "passages"} <= set(table.columns) and not table.empty
+        assert table["page"].is_unique and (table["passages"] >= 1).all()
+    at.toggle(key="p5_side_pages").set_value(False).run()
+    assert not at.exception
+    passages = [df.value for df in at.dataframe[:3]]
+    assert all("page" not in t.columns for t in passages)
+    for pages, rows in zip(rankings, passages):  # a page stands for its passages: never more pages than passages
+        assert len(rows) >= len(pages)

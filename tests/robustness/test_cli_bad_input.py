@@ -20,7 +20,10 @@ import pytest
 
 from splade_demo import cli
 from splade_demo.models import glove_vectors as glove
+from splade_demo.commands import fill_mask as fill_mask_command
+from splade_demo.commands import neighbours as neighbours_command
 from splade_demo.models import loading as models
+from splade_demo.retrieval import pipeline
 from tests.conftest import REPO_ROOT, TINY_PASSAGES
 from tests.robustness.bad_inputs import BAD_INPUTS, not_argv
 
@@ -44,9 +47,12 @@ def cli_env(tmp_path_factory: pytest.TempPathFactory, tiny_splade_dir: Path):
         mp.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
         mp.setenv("SPLADE_DEMO_MLM_MODEL", str(tiny_splade_dir))
         mp.setenv("SPLADE_DEMO_CACHE", str(folder / "cache"))
-        # Commands import these inside run(), so the module attributes are what they call.
-        mp.setattr(models, "load_mlm", functools.lru_cache(maxsize=None)(models.load_mlm))
-        mp.setattr(glove, "load_vectors", functools.lru_cache(maxsize=None)(glove.load_vectors))
+        # Each module that imported them calls its own name: cache them there.
+        load_mlm, load_vectors = (functools.lru_cache(maxsize=None)(f) for f in (models.load_mlm, glove.load_vectors))
+        for module in (models, pipeline, fill_mask_command):
+            mp.setattr(module, "load_mlm", load_mlm)
+        for module in (glove, pipeline, neighbours_command):
+            mp.setattr(module, "load_vectors", load_vectors)
         yield corpus
 
 

@@ -156,7 +156,7 @@ def test_eight_sessions_at_once_match_one_at_a_time(tiny_env: Path, router: Path
     loads: list[str] = []
     real_load = resources.load_mlm
     for module in (resources, pipeline_module):  # the fill-mask model; the SPLADE encoder's own copy (int8, bf16)
-        monkeypatch.setattr(module, "load_mlm", lambda name: loads.append(name) or real_load(name))
+        monkeypatch.setattr(module, "load_mlm", lambda name, **kw: loads.append(name) or real_load(name, **kw))
     st.cache_resource.clear()  # a cold start: the eight sessions race to load the model and build the index
     st.cache_data.clear()
     forget_loaded()  # the sidebar's "loaded" status follows the cleared cache

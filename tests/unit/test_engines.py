@@ -407,3 +407,32 @@ def test_where_milvus_lite_cannot_run_an_embedded_database_is_one_line(
 
 def test_memory_engine_spec_is_the_default() -> None:
     assert parse_engine_spec(None) == EngineSpec("memory")
+
+
+# -- the memory engine at scale: only the query's columns are read, the sums stay exact float64 -----------------
+def test_splade_scores_read_only_the_querys_postings_and_equal_the_dense_float64_product() -> None:
+    from scipy import sparse
+
+    from splade_demo.retrieval.splade_index import SpladeIndex
+
+    rng = np.random.default_rng(7)
+    docs, vocab = 3_000, 5_000
+    matrix = sparse.random(docs, vocab, density=0.01, format="csr", dtype=np.float32, random_state=rng,
+                           data_rvs=lambda n: rng.gamma(2.0, 0.6, n).astype(np.float32))
+    matrix.data[matrix.indptr[5]:matrix.indptr[6]] = 0.0  # a passage with no term at all
+    matrix.eliminate_zeros()
+    index = SpladeIndex(None, matrix, "k", np.zeros(docs, bool), np.zeros(docs, int), 256, "fp32", "synthetic")
+    dense = matrix.toarray().astype(np.float64)
+    for seed in range(5):
+        q = np.zeros(vocab, dtype=np.float32)
+        terms = np.random.default_rng(seed).choice(vocab, 30, replace=False)
+        q[terms] = np.random.default_rng(seed).gamma(2.0, 0.6, 30)
+        want = dense @ q.astype(np.float64)
+        got = index.scores(q)
+        assert got.dtype == np.float64 and got.shape == (docs,)
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=0.0)
+        rows = np.array([5, 0, 42, docs - 1])
+        np.testing.assert_allclose(index.scores(q, rows), want[rows], rtol=1e-13, atol=0.0)
+    assert not index.scores(np.zeros(vocab, dtype=np.float32)).any()
+    with pytest.raises(ValueError, match="dimensions"):
+        index.scores(np.ones(3))

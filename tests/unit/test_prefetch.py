@@ -43,9 +43,7 @@ def args(**overrides: object) -> argparse.Namespace:
 def no_glove(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Record the GloVe preparation instead of converting 400k vectors in every test."""
     calls: list[str] = []
-    import splade_demo.models.glove_vectors as glove
-
-    monkeypatch.setattr(glove, "load_vectors", lambda name, cache_dir: calls.append(name))
+    monkeypatch.setattr(prefetch, "load_vectors", lambda name, cache_dir: calls.append(name))
     return calls
 
 

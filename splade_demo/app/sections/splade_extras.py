@@ -8,19 +8,28 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import streamlit as st
 
+from splade_demo.app.resources import fill_mask_result, mlm_resource
+from splade_demo.app.state import MASKED_WORDS, chart_config
+from splade_demo.config import Settings
 from splade_demo.explain.context_diff import DEFAULT_CONTRAST, TermPair, context_diff
+from splade_demo.explain.fill_mask import query_tokens
+from splade_demo.explain.splade_view import term_weights
+from splade_demo.figures.bert import prediction_bars
+from splade_demo.figures.splade import term_weight_bars
+from splade_demo.models.loading import ModelUnavailable
 from splade_demo.explain.pages import PageHit
 from splade_demo.explain.provenance import OwnWordRank, own_word_ranks, term_provenance, terms_by_position
 
 if TYPE_CHECKING:
     from splade_demo.models.loading import LoadedMLM
-    from splade_demo.retrieval.splade_encoder import SpladeEncoding
+    from splade_demo.retrieval.pipeline import SpladeEncoding
     from splade_demo.retrieval.pipeline import Pipeline
 
 PROVENANCE_KEY = "p4_provenance"
 CONTEXT_DIFF_KEY = "p4_context_diff"
 OWN_RANK_KEY = "p3_own_rank"
 DIFF_ROWS = 25
+BERT_K = 10  # predictions shown for the masked word
 
 
 def term_origins(encoding: "SpladeEncoding", vocab) -> dict[int, str]:
@@ -124,3 +133,37 @@ def render_own_word_ranks(model_name: str, loaded: "LoadedMLM", text: str, max_w
                      column_config={"probability": st.column_config.NumberColumn(format="%.2e")})
         first = sum(r.rank == 1 for r in rows)
         st.caption(f"{first} of {len(rows)} words are the model's own first guess under their mask.")
+
+
+def render_weights_vs_probabilities(settings: Settings, text: str, encoding: "SpladeEncoding", vocab, hide: bool,
+                                    presenter: bool, k: int = BERT_K) -> None:
+    """Page 4: BERT's fill-mask probabilities at one masked word beside SPLADE's weights for the whole text."""
+    st.subheader("Weights are not probabilities")
+    st.markdown(
+        "BERT's fill-mask gives a **probability** at one masked position: a softmax, summing to 1 over the vocabulary. "
+        "A SPLADE weight is a log-saturated logit, max-pooled over every position of the unmasked text, from a head "
+        "fine-tuned for retrieval: unbounded, not normalised, and it rewards terms that help match documents."
+    )
+    bert_col, splade_col = st.columns(2)
+    with bert_col:
+        try:
+            result = fill_mask_result(settings.mlm_model, text, k, MASKED_WORDS)
+            bert_tokens = query_tokens(mlm_resource(settings.mlm_model), text)
+        except ModelUnavailable as exc:
+            st.warning(str(exc))
+            result = None
+        if result is not None and result.positions:
+            words = {f"{m.word} (word {m.position})": m for m in result.positions}
+            masked = words[st.selectbox("Masked word", list(words), key="p4_mask_word")]
+            st.plotly_chart(prediction_bars(masked, bert_tokens, presenter), width="stretch", key="p4_bert",
+                            config=chart_config("p4_bert"))
+            st.caption(f"`{settings.mlm_model}`: the top {len(masked.predictions)} of 30k probabilities sum to "
+                       f"{masked.top_probability:.2f}.")
+        elif result is not None:
+            st.info("The query has no word BERT can mask.")
+    with splade_col:
+        side = term_weights(encoding.vector, vocab, k, set(encoding.input_ids), hide)
+        st.plotly_chart(term_weight_bars(side, presenter, title="SPLADE weights (whole query, unmasked)"),
+                        width="stretch", key="p4_splade_side", config=chart_config("p4_splade_weights"))
+        st.caption(f"`{settings.splade_model}`: {encoding.nnz:,} weights summing to {encoding.l1:.2f}, the largest "
+                   f"{float(encoding.vector.max()):.2f}.")

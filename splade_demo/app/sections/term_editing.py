@@ -11,13 +11,14 @@ import pandas as pd
 import streamlit as st
 
 from splade_demo.data.corpus import LabelledQuery
+from splade_demo.explain.labels import grade_mark
 from splade_demo.explain.score_explanation import own_word_pieces
-from splade_demo.retrieval.evaluation import EVAL_DEPTH
+from splade_demo.retrieval.pipeline import EVAL_DEPTH
 from splade_demo.explain.term_editing import EditableQuery, Reranking, apply_table, rerank, with_bm25_terms
 
 if TYPE_CHECKING:
     from splade_demo.retrieval.pipeline import Pipeline
-    from splade_demo.retrieval.splade_encoder import SpladeEncoder, SpladeEncoding
+    from splade_demo.retrieval.pipeline import SpladeEncoder, SpladeEncoding
 
 PANEL_KEY = "p5_term_editing"
 PAGES_KEY = "p5_pages"  # the page-level toggle
@@ -27,7 +28,6 @@ BM25_KEEP_KEY, BM25_ADD_KEY = "p5_edit_bm25_keep", "p5_edit_bm25_add"
 EDIT_KEYS = (TABLE_KEY, PRUNE_KEY, TOP_N_KEY, MIN_WEIGHT_KEY, BM25_KEEP_KEY, BM25_ADD_KEY)
 PRUNE_MODES = ("no pruning", "keep the top N terms", "keep terms with weight ≥ t")
 METHOD_NAMES = {"bm25": "BM25", "splade": "SPLADE", "hybrid": "Hybrid (RRF)"}
-GRADE_MARKS = {2: "✅ answers", 1: "☑️ helps"}
 
 
 def _reset() -> None:
@@ -50,10 +50,10 @@ def ranking_frames(result: Reranking, page_level: bool, grades: dict[str, int], 
             shown = Counter(h.source for h in result.hits[method])
             rows = [{"#": p.rank, "page": p.source, "title": p.title, f"passages in top {k}":
                      shown.get(p.source, 0), f"in top {EVAL_DEPTH}": p.passages,
-                     "relevant": GRADE_MARKS.get(grades.get(p.source, 0), "")} for p in result.pages[method]]
+                     "relevant": grade_mark(grades.get(p.source))} for p in result.pages[method]]
         else:
             rows = [{"#": h.rank, "title": h.title, "section": h.section, "score": round(h.score, 3),
-                     "relevant": GRADE_MARKS.get(grades.get(h.source, 0), "")} for h in result.hits[method]]
+                     "relevant": grade_mark(grades.get(h.source))} for h in result.hits[method]]
         frames[method] = pd.DataFrame(rows)
     return frames
 

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from splade_demo.data.corpus import LabelledQuery
+from splade_demo.explain.labels import grade_name
 from splade_demo.explain.score_explanation import Explanation
 from splade_demo.explain.why_not import (
     PAGE_DEPTH,
@@ -23,7 +24,7 @@ from splade_demo.explain.why_not import (
 from splade_demo.retrieval.pipeline import FUSION_DEPTH, NotAvailable, Pipeline
 
 if TYPE_CHECKING:
-    from splade_demo.retrieval.splade_encoder import SpladeEncoder, SpladeEncoding
+    from splade_demo.retrieval.pipeline import SpladeEncoder, SpladeEncoding
 
 PANEL_KEY = "p5_why_not"  # the container the guided talk highlights
 
@@ -67,10 +68,9 @@ def render_why_not(query_text: str, pipeline: Pipeline, encoder: "SpladeEncoder"
             st.info("This query has no relevance labels: type a title above to explain any passage.")
             return
         else:
-            grades = {2: "answers", 1: "helps"}
             position = st.selectbox(
                 "Labelled relevant page", range(len(choices)), index=default_choice(choices), key="p5_why_page",
-                format_func=lambda i: (f"{choices[i].source} ({grades.get(choices[i].grade, choices[i].grade)}; "
+                format_func=lambda i: (f"{choices[i].source} ({grade_name(choices[i].grade)}; "
                                        f"BM25 {_page_rank_text(choices[i].bm25_page_rank)})"))
             choice = choices[position]
             doc_index = page_best_passage(pipeline, query_text, encoding.vector, corpus, choice.source)

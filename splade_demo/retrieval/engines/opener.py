@@ -15,6 +15,7 @@ import numpy as np
 from splade_demo.data.corpus import Passage
 from splade_demo.retrieval.bm25 import TermContribution
 from splade_demo.retrieval.engines import Bm25Stats, Engine, EngineSpec, not_available
+from splade_demo.retrieval.engines.milvus import ModelKey, open_milvus
 from splade_demo.retrieval.engines.stream import corpus_info
 from splade_demo.retrieval.ranking import Hit
 
@@ -39,9 +40,6 @@ class LazyMilvus:
                 return self._full
             if not needs_model and self._any is not None:
                 return self._any
-            # pymilvus and milvus-lite load here, only for a Milvus engine (seconds to import; no Windows wheel)
-            from splade_demo.retrieval.engines.milvus import ModelKey, open_milvus
-
             info = corpus_info(self._corpus_spec, self._cache_dir)
             engine = open_milvus(self.spec, info, ModelKey.of(self._encoder()) if needs_model else None)
             if needs_model:
