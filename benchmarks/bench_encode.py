@@ -28,7 +28,6 @@ import dataclasses
 import statistics
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import _common as common  # noqa: F401 - sets sys.path and HF_HUB_OFFLINE first

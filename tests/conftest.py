@@ -109,6 +109,28 @@ def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
+def bin_only_weights(model_dir: Path) -> bytes:
+    """The model's safetensors weights as a `pytorch_model.bin` (what older hub repos, naver's among them, ship)."""
+    import io
+
+    import torch  # lazy: most tests never need it
+    from safetensors.torch import load_file
+
+    buffer = io.BytesIO()
+    torch.save(load_file(model_dir / "model.safetensors"), buffer)
+    return buffer.getvalue()
+
+
+def write_bin_only_model(model_dir: Path, folder: Path) -> Path:
+    """A copy of `model_dir` in `folder` with `pytorch_model.bin` instead of `model.safetensors`."""
+    folder.mkdir(parents=True)
+    for path in model_dir.iterdir():
+        if path.is_file() and path.name not in ("model.safetensors", "heads.pt"):
+            (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "pytorch_model.bin").write_bytes(bin_only_weights(model_dir))
+    return folder
+
+
 TINY_PASSAGES = [
     {"id": "gc#1", "source": "library/gc", "title": "gc — Garbage Collector interface", "section": "gc",
      "text": "This module provides an interface to the optional garbage collector. It can disable the collector "

@@ -7,13 +7,11 @@ are `st.cache_data`. torch and gensim are imported only when a page first needs 
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from splade_demo.config import Settings
 from splade_demo.data.corpus import Corpus, CorpusError, LabelledQuery, find_labelled, load_corpus, load_queries
 from splade_demo.explain.fill_mask import FillMaskResult, MaskedPosition, predict, predict_word
 from splade_demo.explain.glove import ExpansionComparison, WordNeighbours, compare_expansion, query_neighbours

@@ -10,7 +10,6 @@ Nothing here touches the network or imports torch.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path

@@ -167,7 +167,16 @@ class SpladeIndex:
         }
 
 
-CHECKPOINT_SECONDS = 5.0  # at most this much finished work is lost when a build is killed outright
+CHECKPOINT_ENV = "SPLADE_DEMO_CHECKPOINT_SECONDS"  # an operator's (and the fault tests') choice; 0: every batch
+DEFAULT_CHECKPOINT_SECONDS = 5.0  # at most this much finished work is lost when a build is killed outright
+
+
+def checkpoint_seconds() -> float:
+    """Seconds of work between two checkpoints: SPLADE_DEMO_CHECKPOINT_SECONDS, else 5 (a bad value: 5)."""
+    try:
+        return max(0.0, float(os.environ.get(CHECKPOINT_ENV, DEFAULT_CHECKPOINT_SECONDS)))
+    except ValueError:
+        return DEFAULT_CHECKPOINT_SECONDS
 
 
 class SavedBatches:
@@ -184,7 +193,7 @@ class SavedBatches:
 
     def __init__(self, folder: Path, vocab_size: int, every_s: float | None = None) -> None:
         self.folder, self.vocab_size = Path(folder), vocab_size
-        self.every_s = CHECKPOINT_SECONDS if every_s is None else every_s
+        self.every_s = checkpoint_seconds() if every_s is None else every_s
         self.plan_dir = self.folder
         self.error: str | None = None
         self._on_disk: dict[int, sparse.csr_matrix] = {}

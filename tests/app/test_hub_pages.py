@@ -15,7 +15,7 @@ import pytest
 
 from splade_demo.config import DEFAULT_MLM_MODEL, DEFAULT_SPLADE_MODEL
 from splade_demo.models.catalog import find
-from tests.conftest import REPO_ROOT, write_tiny_corpus
+from tests.conftest import REPO_ROOT, bin_only_weights, write_tiny_corpus
 from tests.hub_server import LocalHub
 
 PAGES = ("views/p3_bert.py", "views/p4_splade.py", "views/p5_compare.py")
@@ -41,15 +41,9 @@ print(json.dumps(seen))
 
 @pytest.fixture()
 def hub(tiny_splade_dir: Path) -> Iterator[LocalHub]:
-    import io
-
-    import torch
-    from safetensors.torch import load_file
-
     files = {p.name: p.read_bytes() for p in tiny_splade_dir.iterdir() if p.is_file() and p.name != "heads.pt"}
-    buffer = io.BytesIO()
-    torch.save(load_file(tiny_splade_dir / "model.safetensors"), buffer)
-    bin_only = {k: v for k, v in files.items() if k != "model.safetensors"} | {"pytorch_model.bin": buffer.getvalue()}
+    bin_only = {k: v for k, v in files.items() if k != "model.safetensors"} | \
+        {"pytorch_model.bin": bin_only_weights(tiny_splade_dir)}
     with LocalHub() as server:
         server.add(DEFAULT_SPLADE_MODEL, bin_only, find(DEFAULT_SPLADE_MODEL).revision)
         server.add(DEFAULT_MLM_MODEL, files, find(DEFAULT_MLM_MODEL).revision)

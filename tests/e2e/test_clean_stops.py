@@ -41,7 +41,7 @@ def open_session(url: str) -> object:
 def saved_batches(cache: Path) -> dict[str, tuple[int, int]]:
     """Each saved batch file of an unfinished build: (inode, mtime in ns)."""
     found = {}
-    for path in (cache / "splade_index").glob("*.parts/*/batch-*.npz"):
+    for path in (cache / "splade_index").glob("*.parts/*/checkpoint-*.npz"):
         try:
             stat = path.stat()
         except FileNotFoundError:
@@ -84,7 +84,8 @@ def signal_and_wait(server: subprocess.Popen, sig: signal.Signals) -> int:
 def test_a_signal_mid_build_stops_cleanly_and_the_restart_resumes(sig: signal.Signals, tiny_splade_dir: Path,
                                                                   tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    env = {**server_env(tiny_splade_dir, cache), "SPLADE_DEMO_PRECISION": "fp32"}
+    env = {**server_env(tiny_splade_dir, cache), "SPLADE_DEMO_PRECISION": "fp32",
+           "SPLADE_DEMO_CHECKPOINT_SECONDS": "0"}  # a checkpoint after every batch: the signal lands mid-build
     log = tmp_path / "first.log"
     server, url = started_server(env, log)
     session = open_session(url)

@@ -8,17 +8,15 @@ needed; nothing half-written is taken as complete; the next normal run builds or
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, write_tiny_corpus
+from tests.conftest import REPO_ROOT, write_bin_only_model, write_tiny_corpus
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "setpgid") or sys.platform == "win32",
                                 reason="resource.setrlimit is POSIX-only")
@@ -63,18 +61,7 @@ def test_an_index_build_on_a_full_disk_says_where_and_how_much(env: dict[str, st
 @pytest.fixture()
 def bin_model(tiny_splade_dir: Path, tmp_path: Path) -> Path:
     """The real tiny SPLADE as a `.bin`-only folder."""
-    import torch
-    from safetensors.torch import load_file
-
-    folder = tmp_path / "tiny-bin"
-    folder.mkdir()
-    for path in tiny_splade_dir.iterdir():
-        if path.is_file() and path.name not in ("model.safetensors", "heads.pt"):
-            shutil.copyfile(path, folder / path.name)
-    buffer = io.BytesIO()
-    torch.save(load_file(tiny_splade_dir / "model.safetensors"), buffer)
-    (folder / "pytorch_model.bin").write_bytes(buffer.getvalue())
-    return folder
+    return write_bin_only_model(tiny_splade_dir, tmp_path / "tiny-bin")
 
 
 def test_a_conversion_on_a_full_disk_says_where_and_how_much(env: dict[str, str], bin_model: Path) -> None:

@@ -219,4 +219,6 @@ def test_every_csv_download_goes_through_safe_csv() -> None:
     downloads = [p for p in sources if "st.download_button(" in p.read_text(encoding="utf-8")]
     for path in downloads:
         text = path.read_text(encoding="utf-8")
-        assert text.count("st.download_button(") <= text.count("safe_csv(") + text.count('mime="image'), path
+        # a CSV goes through safe_csv; the others are images and the talk's HTML (escaped by talk/document.py)
+        others = text.count('mime="image') + text.count('mime="text/html"')
+        assert text.count("st.download_button(") <= text.count("safe_csv(") + others, path

@@ -7,9 +7,7 @@ SPLADE index's JSON sidecar and its `.npz` (the zip CRC). Each is damaged twice:
 
 from __future__ import annotations
 
-import io
 import logging
-import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -20,6 +18,7 @@ from splade_demo.integrity import CHECKSUMS_FILE, seal, unseal, verify_folder, w
 from splade_demo.retrieval.splade_encoder import SpladeEncoder
 from splade_demo.retrieval.splade_index import index_cache_path, load_or_build_index
 from splade_demo.data.corpus import load_corpus
+from tests.conftest import write_bin_only_model
 
 
 def truncate(path: Path) -> None:
@@ -68,18 +67,7 @@ def test_a_sealed_sidecar_refuses_any_change() -> None:
 @pytest.fixture(scope="module")
 def bin_model(tiny_splade_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real tiny SPLADE as a `.bin`-only folder (as older hub repos are)."""
-    import torch
-    from safetensors.torch import load_file
-
-    folder = tmp_path_factory.mktemp("bin_model") / "tiny-bin"
-    folder.mkdir()
-    for path in tiny_splade_dir.iterdir():
-        if path.is_file() and path.name not in ("model.safetensors", "heads.pt"):
-            shutil.copyfile(path, folder / path.name)
-    buffer = io.BytesIO()
-    torch.save(load_file(tiny_splade_dir / "model.safetensors"), buffer)
-    (folder / "pytorch_model.bin").write_bytes(buffer.getvalue())
-    return folder
+    return write_bin_only_model(tiny_splade_dir, tmp_path_factory.mktemp("bin_model") / "tiny-bin")
 
 
 @pytest.mark.parametrize("damage", DAMAGE)

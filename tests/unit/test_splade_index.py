@@ -200,7 +200,7 @@ def test_saved_batches_of_another_batch_size_are_not_reused(encoder: SpladeEncod
 
 def test_a_damaged_saved_batch_is_encoded_again(encoder: SpladeEncoder, tiny_corpus_path: Path, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(splade_index, "CHECKPOINT_SECONDS", 0.0)  # a checkpoint after every batch
+    monkeypatch.setenv(splade_index.CHECKPOINT_ENV, "0")  # a checkpoint after every batch
     corpus = load_corpus(str(tiny_corpus_path))
     with pytest.raises(Stopped):
         load_or_build_index(encoder, corpus, tmp_path, progress=StopAfter(2), batch_size=1)
