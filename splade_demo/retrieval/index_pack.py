@@ -30,6 +30,7 @@ import numpy as np
 from scipy import sparse
 
 from splade_demo.data.corpus import Corpus
+from splade_demo.integrity import disk_full, no_space_line
 from splade_demo.models.identity import ModelIdentity, model_identity
 from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
@@ -39,6 +40,10 @@ HF_PREFIX = "hf://"
 TENSORS = ("indptr", "indices", "data", "n_tokens", "truncated")
 VALUE_TYPES = {"float16": np.float16, "float32": np.float32}
 _identities: dict[str, ModelIdentity] = {}
+
+
+class PackWriteError(OSError):
+    """A pack that could not be written, in one line (a full disk: the folder and about the space needed)."""
 
 
 class PackRejected(ValueError):
@@ -113,8 +118,13 @@ def write_pack(path: Path, matrix: sparse.csr_matrix, n_tokens: np.ndarray, trun
     try:
         save_file(tensors, str(tmp), metadata={"manifest": json.dumps(full, sort_keys=True)})
         tmp.replace(path)
+    except Exception as exc:  # noqa: BLE001 - safetensors' writer reports a full disk in its own error type
+        if disk_full(exc) is None:
+            raise
+        needed = sum(tensor.nbytes for tensor in tensors.values())
+        raise PackWriteError(no_space_line(path.parent, needed, "the index pack")) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)  # nothing half-written is left under a pack's name
     return path
 
 

@@ -3,7 +3,8 @@ write past the limit fails with EFBIG as a full disk fails with ENOSPC).
 
 An index build and a `.bin` → safetensors conversion each give one line naming the folder and about the space
 needed; nothing half-written is taken as complete; the next normal run builds or converts as usual.
-(A pack write is the packs helper's code; a download's line is tested in its unit form below.)
+A pack write on a full disk is one `error:` line, and no file is left under the pack's name; a download's line is
+tested in its unit form below.
 """
 
 from __future__ import annotations
@@ -56,6 +57,19 @@ def test_an_index_build_on_a_full_disk_says_where_and_how_much(env: dict[str, st
     again = cli(env, "index", "--corpus", str(corpus), "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["cached"] is False  # rebuilt and saved
     assert json.loads(cli(env, "index", "--corpus", str(corpus), "--json").stdout)["cached"] is True
+
+
+def test_a_pack_write_on_a_full_disk_says_where_and_how_much(env: dict[str, str], tmp_path: Path) -> None:
+    corpus = write_tiny_corpus(tmp_path / "tiny.jsonl")
+    assert cli(env, "index", "--corpus", str(corpus)).returncode == 0  # cached: the next run only writes the pack
+    pack = tmp_path / "packs" / "tiny.safetensors"
+    full = cli(env, "index", "--corpus", str(corpus), "--pack", str(pack), limit=1024)
+    assert full.returncode == 2 and "Traceback" not in full.stderr, full.stderr[-2000:]
+    [line] = space_lines(full.stderr)
+    assert line.startswith("error: ") and f"the index pack in {pack.parent}" in line and " is needed" in line
+    assert not list(pack.parent.iterdir())  # nothing half-written, under its name or a temporary one
+    again = cli(env, "index", "--corpus", str(corpus), "--pack", str(pack), "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["pack"]["size_bytes"] == pack.stat().st_size
 
 
 @pytest.fixture()
