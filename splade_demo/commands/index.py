@@ -21,6 +21,7 @@ from splade_demo.commands import TqdmProgress, UsageError, add_common, progress_
 from splade_demo.compute import DEVICE_CHOICES, resolve_device
 from splade_demo.config import load_settings
 from splade_demo.data.corpus import Corpus, load_corpus, resolve_corpus_path
+from splade_demo.models.loading import load_mlm
 from splade_demo.retrieval.engines import parse_engine_spec
 
 if TYPE_CHECKING:
@@ -42,8 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
-    from splade_demo.models.loading import load_mlm
-    from splade_demo.retrieval.device import make_encoder
+    from splade_demo.retrieval.device import make_encoder  # lazy, as below: torch, which other commands never load
     from splade_demo.retrieval.splade_index import DEFAULT_BATCH_SIZE
 
     settings = load_settings()
