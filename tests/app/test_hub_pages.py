@@ -38,6 +38,8 @@ for page in sys.argv[1:]:
 print(json.dumps(seen))
 """
 
+pytestmark = pytest.mark.slow  # a model hub on localhost, as test_hub_download: run by `python -m pytest`
+
 
 @pytest.fixture()
 def hub(tiny_splade_dir: Path) -> Iterator[LocalHub]:

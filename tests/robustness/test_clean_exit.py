@@ -29,6 +29,8 @@ EXIT_BOUND_S = 10
 BATCH_BOUND_S = 300
 BAD_LINES = ("terminate called", "Traceback", "Aborted", "core dumped", "Fatal Python error")
 
+pytestmark = pytest.mark.slow  # real processes stopped mid-build: run by `python -m pytest`, not by -m "not slow"
+
 
 @pytest.fixture()
 def environment(tiny_splade_dir: Path, tmp_path: Path) -> tuple[dict[str, str], Path, Path]:

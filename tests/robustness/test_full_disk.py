@@ -19,8 +19,9 @@ import pytest
 
 from tests.conftest import REPO_ROOT, write_bin_only_model, write_tiny_corpus
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "setpgid") or sys.platform == "win32",
-                                reason="resource.setrlimit is POSIX-only")
+pytestmark = [pytest.mark.slow,  # a CLI process per case under a lowered file-size limit: run by `python -m pytest`
+              pytest.mark.skipif(not hasattr(os, "setpgid") or sys.platform == "win32",
+                                 reason="resource.setrlimit is POSIX-only")]
 LIMITED = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
            "resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY)); "
            "from splade_demo.cli import main; sys.exit(main(sys.argv[2:]))")

@@ -28,6 +28,8 @@ from tests.robustness.test_clean_exit import batch_files, environment, wait_for_
 
 WAIT_BOUND_S = 900
 
+pytestmark = pytest.mark.slow  # two real index processes on one cache: run by `python -m pytest`
+
 
 @pytest.fixture(scope="module")
 def encoder(tiny_splade_dir: Path) -> SpladeEncoder:

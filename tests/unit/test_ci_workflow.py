@@ -17,7 +17,7 @@ from ruamel.yaml import YAML
 from tests.conftest import REPO_ROOT
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "ci.yml"
-FAST_TIER = 'python -m pytest -m "not slow"'
+FAST_TIER = 'python -m pytest -m "not slow" -n 2'
 FULL_SUITE = "python -m pytest"
 
 

@@ -109,6 +109,7 @@ class KillAfter:
             self.server.kill()
 
 
+@pytest.mark.slow  # pymilvus gives up on a dead server after its bounded retries (~15 s)
 def test_a_server_killed_mid_index_is_one_line_then_resumes(tiny_settings: Path, tiny_splade_dir: Path,
                                                             tmp_path: Path, run_cli: Callable) -> None:
     server = MilvusServer(tmp_path / "killed.db").start()
