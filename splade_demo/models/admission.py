@@ -8,6 +8,13 @@ are set to cores // slots, so the admitted calls together use each core once. Me
 admission; two calls at one thread each were 1.1-1.9x slower. Interactive calls (a query, a fill-mask) go before
 index batches; an index build asks again before each batch, so it yields between batches.
 
+A call may ask for fewer threads (`threads=`): a SPLADE query (`QUERY_THREADS`) is a few word pieces, so every
+weight matrix is streamed for a handful of rows and the call is memory-bound. Measured on a 2-core AMD EPYC (Zen 4,
+2026-12-03): one thread as fast as two when the cores are idle (BERT-base 18 vs 18 ms, tiny 3-4 ms), and 2-4x
+faster when something else keeps the cores busy (25-28 vs 56-112 ms; tiny 4.5-6 vs 19-20 ms), as a browser on the
+same machine or a neighbour on a shared Cloud CPU does. A fill-mask batch (one sequence per masked word) is not:
+two threads were 10-30 % faster idle, so it keeps the server's count.
+
 A caller that has to wait hears `WaitNotice.waiting(ahead)` first (the app shows "queued behind N requests")
 and `admitted()` once it runs. Admission is re-entrant within a thread. `SPLADE_DEMO_MODEL_SLOTS`: the number
 of slots (`0`: no admission and torch's threads untouched, the behaviour before; for measurements).
@@ -23,6 +30,7 @@ from contextlib import contextmanager
 from typing import ContextManager, Iterator, Literal, Protocol
 
 Kind = Literal["interactive", "batch"]
+QUERY_THREADS = 1  # a query's intra-op threads on a server (module docstring)
 
 
 class WaitNotice(Protocol):
@@ -89,8 +97,11 @@ class Admission:
         return kind == "interactive" or not self._queues["interactive"]
 
     @contextmanager
-    def admit(self, kind: Kind = "interactive", notice: WaitNotice | None = None) -> Iterator[None]:
-        """Run the body as one model call once a slot is free (at once when admission is off or re-entered)."""
+    def admit(self, kind: Kind = "interactive", notice: WaitNotice | None = None,
+              threads: int | None = None) -> Iterator[None]:
+        """Run the body as one model call once a slot is free (at once when admission is off or re-entered).
+
+        `threads`: at most this many torch intra-op threads for this call on a server (default cores // slots)."""
         depth = getattr(self._local, "depth", 0)
         if not self.enabled or depth:
             self._local.depth = depth + 1
@@ -118,7 +129,7 @@ class Admission:
         told = ahead is not None
         self._local.depth = 1
         try:
-            self._apply_threads()
+            self._apply_threads(threads)
             if told and notice is not None:
                 notice.admitted()
             yield
@@ -128,14 +139,19 @@ class Admission:
                 self._running -= 1
                 self._cond.notify_all()
 
-    def _apply_threads(self) -> None:
+    def _apply_threads(self, threads: int | None = None) -> None:
+        """On a server, torch's intra-op threads for the admitted call: `threads` if fewer, else cores // slots.
+
+        Safe to change per call: admitted calls that run at once all ask for the same count unless one asks for
+        fewer, and a thread count only ever shrinks below the server's share."""
         if self.torch_threads is not None:
             import torch  # lazy: torch takes seconds to import, only model calls need it
 
-            if torch.get_num_threads() != self.torch_threads:
+            wanted = min(threads, self.torch_threads) if threads else self.torch_threads
+            if torch.get_num_threads() != wanted:
                 if self.threads_before is None:
                     self.threads_before = torch.get_num_threads()
-                torch.set_num_threads(self.torch_threads)
+                torch.set_num_threads(wanted)
 
     def set_notice(self, notice: WaitNotice | None) -> None:
         """The notice this thread's waits report to (the app sets one per script run; None removes it)."""
@@ -164,6 +180,6 @@ def serve() -> Admission:
     return gate
 
 
-def admit(kind: Kind = "interactive") -> ContextManager[None]:
-    """`with admit(): model(...)`: one model call through the process-wide admission."""
-    return admission().admit(kind)
+def admit(kind: Kind = "interactive", threads: int | None = None) -> ContextManager[None]:
+    """`with admit(): model(...)`: one model call through the process-wide admission (`threads`: see `Admission.admit`)."""
+    return admission().admit(kind, threads=threads)

@@ -31,7 +31,7 @@ import torch
 from scipy import sparse
 
 from splade_demo.config import PRECISIONS, Precision
-from splade_demo.models.admission import admit
+from splade_demo.models.admission import QUERY_THREADS, admit
 from splade_demo.models.loading import LoadedMLM
 from splade_demo.models.quantize import bf16_copy, bf16_is_native, quantized_copy
 from splade_demo.retrieval.sparse_terms import top_terms_of, vocabulary
@@ -235,7 +235,7 @@ class SpladeEncoder:
 
         Raises ValueError for an empty or blank text (a vector of [CLS] and [SEP] alone says nothing).
         """
-        return self._encode_one(text, self.query_max_length)
+        return self._encode_one(text, self.query_max_length, threads=QUERY_THREADS)
 
     def encode_document(self, text: str) -> SpladeEncoding:
         """One document like `encode_documents` does it (max_length), with activations.
@@ -244,11 +244,11 @@ class SpladeEncoder:
         quantisation scales the activations per batch."""
         return self._encode_one(text, self.max_length)
 
-    def _encode_one(self, text: str, max_length: int) -> SpladeEncoding:
+    def _encode_one(self, text: str, max_length: int, threads: int | None = None) -> SpladeEncoding:
         if not isinstance(text, str) or not text.strip():
             raise ValueError("cannot encode an empty text: give at least one word")
         tokenizer = self.loaded.tokenizer
-        with admit(), self.loaded.lock, torch.inference_mode():
+        with admit(threads=threads), self.loaded.lock, torch.inference_mode():
             n_tokens = len(tokenizer(text, verbose=False)["input_ids"])
             batch = tokenizer([text], truncation=True, max_length=max_length, return_tensors="pt")
             logits = self._logits(batch).float()  # (1, seq, vocab); bf16 -> fp32 is exact

@@ -4,12 +4,13 @@ before index batches, a waiting caller told how many are ahead; and every model 
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from splade_demo.models import admission as admission_module
-from splade_demo.models.admission import Admission, available_cores, slots_from_env
+from splade_demo.models.admission import QUERY_THREADS, Admission, available_cores, slots_from_env
 
 TIMEOUT_S = 60  # a generous bound on thread hand-offs (never reached when the code is right)
 
@@ -138,14 +139,44 @@ def test_a_server_sets_torch_threads_to_cores_per_slot(monkeypatch: pytest.Monke
         torch.set_num_threads(before)
 
 
+def test_a_query_runs_on_one_thread_and_the_next_call_gets_the_server_share_back(monkeypatch: pytest.MonkeyPatch,
+                                                                                 tiny_splade_dir: Path) -> None:
+    """A SPLADE query asks for QUERY_THREADS (memory-bound: module docstring); a batch after it runs with
+    cores // slots again. Seen from inside the model call, through torch's own thread count."""
+    torch = pytest.importorskip("torch")
+    from splade_demo.models.loading import load_mlm
+    from splade_demo.retrieval.splade_encoder import SpladeEncoder
+
+    seen: list[int] = []
+
+    class Watching(Admission):
+        @contextmanager
+        def admit(self, kind="interactive", notice=None, threads=None):  # type: ignore[override]
+            with super().admit(kind, notice, threads):
+                seen.append(torch.get_num_threads())
+                yield
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(admission_module, "available_cores", lambda: 2)
+    monkeypatch.setattr(admission_module, "_ADMISSION", Watching(slots=1))
+    admission_module.serve()
+    encoder = SpladeEncoder(load_mlm(str(tiny_splade_dir), allow_download=False), precision="fp32")
+    try:
+        encoder.encode_query("free unused memory")
+        encoder.encode_documents(["Memory is freed by the garbage collector."])
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [QUERY_THREADS, 2]
+
+
 class Recorder(Admission):
     def __init__(self) -> None:
         super().__init__(slots=1)
         self.kinds: list[str] = []
 
-    def admit(self, kind="interactive", notice=None):  # type: ignore[override]
+    def admit(self, kind="interactive", notice=None, threads=None):  # type: ignore[override]
         self.kinds.append(kind)
-        return super().admit(kind, notice)
+        return super().admit(kind, notice, threads)
 
 
 def test_every_model_call_goes_through_the_admission(monkeypatch: pytest.MonkeyPatch, tiny_splade_dir: Path) -> None:
