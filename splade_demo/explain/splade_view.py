@@ -7,7 +7,7 @@ The score of a passage is the dot product score(q, d) = sum_t q_t * d_t over the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Collection, Sequence
+from typing import TYPE_CHECKING, Any, Collection, Sequence
 
 import numpy as np
 
@@ -15,7 +15,10 @@ import pandas as pd
 
 from splade_demo.retrieval.pipeline import Pipeline
 from splade_demo.retrieval.sparse_terms import as_vocab, heaviest_ids, is_special_or_piece
-from splade_demo.retrieval.splade_encoder import SpladeEncoding
+
+if TYPE_CHECKING:  # the encoder module imports torch: a page that only shows BM25 never loads it
+    from splade_demo.retrieval.splade_encoder import SpladeEncoding
+
 
 @dataclass(frozen=True)
 class SharedTerm:

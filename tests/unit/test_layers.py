@@ -195,3 +195,18 @@ def test_pages_are_short_and_import_at_the_top(path: Path) -> None:
     nested = [node.lineno for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
               and all(node is not top for top in body)]
     assert not late and not nested, f"{path.name}: imports after the page begins, at lines {late + nested}"
+
+
+def test_what_every_page_loads_never_imports_torch() -> None:
+    """app.py's own modules (router, sidebar, guide and its talk download) and the BM25 and GloVe logic load without
+    torch: it takes seconds to import, and only the SPLADE and BERT pages need it. Checked in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    modules = ["splade_demo.app.guide", "splade_demo.app.sidebar", "splade_demo.app.pages",
+               "splade_demo.app.queue_notice", "splade_demo.explain.lexical_gap", "splade_demo.explain.glove"]
+    code = "import sys\n" + "".join(f"import {m}\n" for m in modules) + \
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))[:3])"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
