@@ -78,7 +78,7 @@ st.caption("Documents are encoded the same way (up to "
            "Σ q_t·d_t over the terms it shares with the query.")
 with stop_on(CorpusError, message=lambda exc: f"The corpus could not be loaded: {exc}"), stop_on(EngineError):
     pipeline = pipeline_resource(settings)
-    if not pipeline.splade_ready():  # never waits: the index is built in the background for every session
+    if not pipeline.splade_ready():  # never waits for encoding: the index is built in the background for every session
         build_notice(settings, key="p4_build")
         st.stop()
     hits = pipeline.splade_ranking(encoding.vector, RESULTS)

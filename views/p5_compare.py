@@ -31,7 +31,7 @@ query, settings, presenter = page_start()
 with stop_on(ModelUnavailable, CorpusError), stop_on(EngineError):
     pipeline = pipeline_resource(settings)
     encoder = splade_encoder_resource(settings.splade_model, settings.precision)
-    ready = pipeline.splade_ready()  # never waits: while the index builds, BM25 shows at once
+    ready = pipeline.splade_ready()  # never waits for encoding: while the index builds, BM25 shows at once
 with stop_on(ValueError, message=lambda exc: f"Nothing to encode: {exc}", level="info"):
     encoding = splade_query_encoding(settings.splade_model, settings.precision, query.text)
 if encoding.truncated:

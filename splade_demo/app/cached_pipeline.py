@@ -36,7 +36,7 @@ EVALUATIONS_KEPT = 8  # page 5's evaluations (one per model, precision, corpus..
 
 def splade_index_resource(model_name: str, precision: str, corpus_spec: str, cache_dir: str) -> "SpladeIndex":
     """The SPLADE document vectors, waiting for the shared background build (for the evaluation; pages use
-    `progress.ready_index`, which never waits). Raises ModelUnavailable, CorpusError or IndexBuildError.
+    `progress.ready_index`, which never waits for encoding). Raises ModelUnavailable, CorpusError or IndexBuildError.
     """
     splade_encoder_resource(model_name, precision)  # a missing model is named here, a download shows its progress
     return wait_for_build(splade_index_build(model_name, precision, corpus_spec, cache_dir))

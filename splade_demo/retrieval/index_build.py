@@ -102,6 +102,7 @@ class IndexBuild:
         self._done_tokens = self._total_tokens = self._skipped_tokens = 0  # word pieces
         self._started = self._encoding_started = 0.0
         self._stop = threading.Event()
+        self._settled = threading.Event()  # encoding began, another process builds, or the build ended
         self._waiting_for = 0
         _BUILDS.add(self)
 
@@ -121,6 +122,7 @@ class IndexBuild:
             self._error, self._done, self._skipped = None, 0, 0
             self._done_tokens = self._total_tokens = self._skipped_tokens = 0
             self._started = self._encoding_started = time.perf_counter()
+            self._settled.clear()
             self._thread = threading.Thread(target=self._run, name=BUILD_THREAD_NAME, daemon=True)
             self._thread.start()
 
@@ -146,6 +148,14 @@ class IndexBuild:
             thread.join(timeout)
         return self._index
 
+    def wait_while_reading(self, timeout: float) -> SpladeIndex | None:
+        """The index, waiting at most `timeout` s while the build only reads one (from the cache or an index pack,
+        its model already loaded): a page then draws it at once instead of a notice that refreshes seconds later.
+        Returns at once, None, while the model loads, once encoding has begun or another process builds it."""
+        if self._index is None and self.started and self.encoder is not None:
+            self._settled.wait(timeout)
+        return self._index
+
     def status(self) -> BuildStatus:
         with self._lock:
             now = time.perf_counter()
@@ -162,6 +172,7 @@ class IndexBuild:
         """build_lock: another process (`pid`) builds this index; we wait for it (and stop waiting at exit)."""
         with self._lock:
             self._waiting_for = pid or -1
+        self._settled.set()
         self._stop_point()
 
     def on_start(self, total: int, skipped: int, total_tokens: int, skipped_tokens: int) -> None:
@@ -173,6 +184,7 @@ class IndexBuild:
             self._skipped, self._done, self._total = skipped, skipped, total
             self._done_tokens = self._skipped_tokens = skipped_tokens
             self._total_tokens = total_tokens
+        self._settled.set()
         self._stop_point()
 
     def on_batch(self, done: int, done_tokens: int) -> None:
@@ -182,6 +194,12 @@ class IndexBuild:
         self._stop_point()  # after the batch was saved: the next start resumes from it
 
     def _run(self) -> None:
+        try:
+            self._build()
+        finally:
+            self._settled.set()
+
+    def _build(self) -> None:
         try:
             if self.encoder is None:
                 self.encoder = self._load_encoder()

@@ -158,6 +158,21 @@ class StopAfter(ProgressRecorder):
             raise Stopped
 
 
+def test_a_page_waits_for_an_index_that_is_only_being_read(encoder: SpladeEncoder, tiny_corpus_path: Path,
+                                                          tmp_path: Path) -> None:
+    """With the index in the cache (as with a pack), a page that asks right after the build starts gets the index
+    (`ready_index` waits while it is read) instead of a notice, and nothing is encoded again."""
+    corpus = load_corpus(str(tiny_corpus_path))
+    first = IndexBuild(encoder, corpus, tmp_path)
+    first.start()
+    built = first.wait(timeout=120)
+    again = IndexBuild(encoder, corpus, tmp_path)
+    again.start()
+    read = again.wait_while_reading(timeout=120)
+    assert built is not None and read is not None and read.key == built.key
+    assert again.status().done_tokens == 0  # read, not encoded
+
+
 def test_an_interrupted_build_resumes_from_its_saved_batches(encoder: SpladeEncoder, tiny_corpus_path: Path,
                                                               tmp_path: Path) -> None:
     corpus = load_corpus(str(tiny_corpus_path))
