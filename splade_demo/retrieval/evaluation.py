@@ -64,11 +64,7 @@ def evaluate(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, list[QueryResult]]:
     """The evaluation loop of every method: `rank(query_text)` gives each method's ranking of one query
-    (`Pipeline.ranker(methods, EVAL_DEPTH)`); each method's rankings are then scored over all the queries. A `rank`
-    with a `prepare` method is first given every query text (`pipeline.Ranker`)."""
-    prepare = getattr(rank, "prepare", None)
-    if prepare is not None:
-        prepare([query.text for query in queries])
+    (`Pipeline.ranker(methods, EVAL_DEPTH)`); each method's rankings are then scored over all the queries."""
     rankings: dict[str, dict[str, Sequence[Hit]]] = {}
     for done, query in enumerate(queries, start=1):
         for method, hits in rank(query.text).items():

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from splade_demo.retrieval.analyzer import analyze, analyze_tokens
-from splade_demo.retrieval.neighbours import neighbours, neighbours_of_words
+from splade_demo.retrieval.neighbours import neighbours
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -75,19 +75,6 @@ class ExpandedQuery:
         return {t: w for t, w in self.weights.items() if t not in self.original}
 
 
-def expansion_words(query: str) -> list[str]:
-    """The distinct non-stop words of `query`, in order: the words whose neighbours expand it."""
-    return list(dict.fromkeys(tok.surface for tok in analyze_tokens(query) if not tok.is_stop_word))
-
-
-def prepare_expansions(queries: Sequence[str], vectors: "KeyedVectors", n: int) -> None:
-    """Find the neighbours of every word of `queries` at once (one pass over the vectors per few dozen words), so
-    that expanding each query afterwards looks them up (`neighbours.neighbours_of_words`)."""
-    if n > 0:
-        words = [w for q in queries for w in expansion_words(q) if w in vectors.key_to_index]
-        neighbours_of_words(vectors, words, n)
-
-
 def explain_expansion(query: str, vectors: "KeyedVectors", n: int, weight: float) -> ExpandedQuery:
     """Expand `query` with the top-n GloVe neighbours of each distinct non-stop word (see module docstring)."""
     if n < 0:
@@ -97,7 +84,8 @@ def explain_expansion(query: str, vectors: "KeyedVectors", n: int, weight: float
     original = {t: float(c) for t, c in Counter(analyze(query)).items()}
     candidates: list[tuple[str, str, float, str | None, float]] = []
     oov: list[str] = []
-    for word in expansion_words(query):
+    words = list(dict.fromkeys(tok.surface for tok in analyze_tokens(query) if not tok.is_stop_word))
+    for word in words:
         if word not in vectors.key_to_index:
             oov.append(word)
             continue

@@ -30,7 +30,7 @@ from splade_demo.retrieval.engines.memory import MemoryEngine
 from splade_demo.retrieval.engines.opener import LazyMilvus
 from splade_demo.retrieval.evaluation import EVAL_DEPTH, QueryResult, evaluate, summary_rows
 from splade_demo.retrieval.fusion import reciprocal_rank_fusion
-from splade_demo.retrieval.glove_expansion import ADDED, RAISED, expand_query, prepare_expansions
+from splade_demo.retrieval.glove_expansion import ADDED, RAISED, expand_query
 from splade_demo.retrieval.neighbours import neighbours
 from splade_demo.retrieval.ranking import Hit, pages_in_order
 
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 # The public face of `retrieval/` for `app/` and `views/` (the layering test checks it); the types of the torch
 # modules (BuildStatus, IndexBuild, SpladeEncoder, SpladeEncoding, SpladeIndex) are re-exported for type checking.
 __all__ = ["ADDED", "BM25Index", "COMPARED", "EVAL_DEPTH", "Engine", "EngineError", "FUSION_DEPTH", "Hit", "METHODS",
-           "MemoryEngine", "NotAvailable", "Pipeline", "QueryResult", "RAISED", "Ranker", "Sources", "TermContribution",
+           "MemoryEngine", "NotAvailable", "Pipeline", "QueryResult", "RAISED", "Sources", "TermContribution",
            "analyze", "analyze_tokens", "evaluate", "index_build", "load_or_build_index", "neighbours",
            "pages_in_order", "parse_engine_spec", "splade_encoder", "summary_rows"]
 
@@ -119,23 +119,6 @@ def _missing(what: str) -> Callable[[], object]:
         raise ValueError(f"this pipeline was built without {what}")
 
     return fail
-
-
-@dataclass(frozen=True)
-class Ranker:
-    """`query -> {method: top k}` over one pipeline; `prepare(texts)` is told every query first (the evaluation does)."""
-
-    pipeline: "Pipeline"
-    methods: tuple[str, ...]
-    k: int
-
-    def __call__(self, query: str) -> dict[str, list[Hit]]:
-        return self.pipeline.rank_methods(self.methods, query, self.k)
-
-    def prepare(self, texts: Sequence[str]) -> None:
-        """glove-bm25: every query word's neighbours in one pass over the static vectors, not one pass per word."""
-        if "glove-bm25" in self.methods:
-            prepare_expansions(texts, self.pipeline.sources.vectors(), self.pipeline.glove_neighbours)
 
 
 class Pipeline:
@@ -248,9 +231,9 @@ class Pipeline:
         """The top k passages for an encoded SPLADE query (score q·d)."""
         return self.engine.search_splade(query_vector, k)
 
-    def ranker(self, methods: Sequence[str], k: int) -> "Ranker":
+    def ranker(self, methods: Sequence[str], k: int) -> Callable[[str], Mapping[str, list[Hit]]]:
         """`query -> {method: top k}` for the evaluation loop (`evaluation.evaluate`)."""
-        return Ranker(self, tuple(methods), k)
+        return lambda query: self.rank_methods(methods, query, k)
 
     def supports(self, method: str) -> bool:
         """Can this pipeline rank by `method` (its engine and models allow it)? Tried on a one-word query."""
