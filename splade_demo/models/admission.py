@@ -13,7 +13,9 @@ weight matrix is streamed for a handful of rows and the call is memory-bound. Me
 2026-12-03): one thread as fast as two when the cores are idle (BERT-base 18 vs 18 ms, tiny 3-4 ms), and 2-4x
 faster when something else keeps the cores busy (25-28 vs 56-112 ms; tiny 4.5-6 vs 19-20 ms), as a browser on the
 same machine or a neighbour on a shared Cloud CPU does. A fill-mask batch (one sequence per masked word) is not:
-two threads were 10-30 % faster idle, so it keeps the server's count.
+two threads were 10-30 % faster idle, so it keeps the server's count. Queries take one thread in the CLI too (for
+that call only): a query's vector is then summed in the same order in the app, the CLI and `export-talk`, to the
+last bit, whatever the core count.
 
 A caller that has to wait hears `WaitNotice.waiting(ahead)` first (the app shows "queued behind N requests")
 and `admitted()` once it runs. Admission is re-entrant within a thread. `SPLADE_DEMO_MODEL_SLOTS`: the number
@@ -101,7 +103,8 @@ class Admission:
               threads: int | None = None) -> Iterator[None]:
         """Run the body as one model call once a slot is free (at once when admission is off or re-entered).
 
-        `threads`: at most this many torch intra-op threads for this call on a server (default cores // slots)."""
+        `threads`: at most this many torch intra-op threads for this call (on a server the default is cores // slots;
+        elsewhere torch's own count, restored after the call)."""
         depth = getattr(self._local, "depth", 0)
         if not self.enabled or depth:
             self._local.depth = depth + 1
@@ -128,30 +131,45 @@ class Admission:
                 self._cond.notify_all()  # the next in line may now be at the head
         told = ahead is not None
         self._local.depth = 1
+        restore: int | None = None
         try:
-            self._apply_threads(threads)
+            restore = self._apply_threads(threads)
             if told and notice is not None:
                 notice.admitted()
             yield
         finally:
+            if restore is not None:
+                import torch  # imported by _apply_threads already
+
+                torch.set_num_threads(restore)
             self._local.depth = 0
             with self._cond:
                 self._running -= 1
                 self._cond.notify_all()
 
-    def _apply_threads(self, threads: int | None = None) -> None:
-        """On a server, torch's intra-op threads for the admitted call: `threads` if fewer, else cores // slots.
+    def _apply_threads(self, threads: int | None = None) -> int | None:
+        """torch's intra-op threads for the admitted call: `threads` if fewer, else (on a server) cores // slots.
 
-        Safe to change per call: admitted calls that run at once all ask for the same count unless one asks for
-        fewer, and a thread count only ever shrinks below the server's share."""
-        if self.torch_threads is not None:
-            import torch  # lazy: torch takes seconds to import, only model calls need it
+        On a server the count is set per call and left (the next call sets its own); elsewhere (the CLI) a call
+        that asks for fewer threads gets them for its duration: the count to restore afterwards is returned. So a
+        query's vector is computed the same way in the app, the CLI and the talk export (`export-talk` and the app's
+        download give the same bytes)."""
+        if self.torch_threads is None and not threads:
+            return None
+        import torch  # lazy: torch takes seconds to import, only model calls need it
 
-            wanted = min(threads, self.torch_threads) if threads else self.torch_threads
-            if torch.get_num_threads() != wanted:
-                if self.threads_before is None:
-                    self.threads_before = torch.get_num_threads()
-                torch.set_num_threads(wanted)
+        current = torch.get_num_threads()
+        if self.torch_threads is None:
+            if threads is None or threads >= current:
+                return None
+            torch.set_num_threads(threads)
+            return current
+        wanted = min(threads, self.torch_threads) if threads else self.torch_threads
+        if current != wanted:
+            if self.threads_before is None:
+                self.threads_before = current
+            torch.set_num_threads(wanted)
+        return None
 
     def set_notice(self, notice: WaitNotice | None) -> None:
         """The notice this thread's waits report to (the app sets one per script run; None removes it)."""

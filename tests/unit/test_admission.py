@@ -169,6 +169,36 @@ def test_a_query_runs_on_one_thread_and_the_next_call_gets_the_server_share_back
     assert seen == [QUERY_THREADS, 2]
 
 
+def test_outside_a_server_a_query_takes_one_thread_for_its_call_only(monkeypatch: pytest.MonkeyPatch,
+                                                                      tiny_splade_dir: Path) -> None:
+    """The CLI (no `serve()`): the query runs on QUERY_THREADS, as in the app, and torch's own count comes back
+    for what follows (an index build on every core)."""
+    torch = pytest.importorskip("torch")
+    from splade_demo.models.loading import load_mlm
+    from splade_demo.retrieval.splade_encoder import SpladeEncoder
+
+    seen: list[int] = []
+
+    class Watching(Admission):
+        @contextmanager
+        def admit(self, kind="interactive", notice=None, threads=None):  # type: ignore[override]
+            with super().admit(kind, notice, threads):
+                seen.append(torch.get_num_threads())
+                yield
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    monkeypatch.setattr(admission_module, "_ADMISSION", Watching(slots=1))
+    encoder = SpladeEncoder(load_mlm(str(tiny_splade_dir), allow_download=False), precision="fp32")
+    try:
+        encoder.encode_query("free unused memory")
+        after_query = torch.get_num_threads()
+        encoder.encode_documents(["Memory is freed by the garbage collector."])
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [QUERY_THREADS, 2] and after_query == 2
+
+
 class Recorder(Admission):
     def __init__(self) -> None:
         super().__init__(slots=1)
