@@ -61,6 +61,7 @@ def test_neighbours_equal_gensim_most_similar(vectors: KeyedVectors, oracle: Key
     assert got is not None
     assert [n.term for n in got] == [t for t, _ in want]
     assert [n.similarity for n in got] == pytest.approx([s for _, s in want], abs=1e-6)
+    assert got == [Neighbour(t, s) for t, s in vectors.most_similar(word, topn=10)]  # the same vectors: to the bit
 
 
 def test_neighbours_equal_brute_force_cosine(vectors: KeyedVectors, raw: tuple[list[str], np.ndarray]) -> None:
