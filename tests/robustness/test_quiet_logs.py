@@ -36,6 +36,7 @@ def check_quiet(text: str) -> None:
     assert progress and progress[0].startswith("encoding documents: 0 %") and "100 %" in progress[-1], lines
 
 
+@pytest.mark.slow  # a whole `evaluate` process with an index build: about 28 s of the fast tier's 5 minutes
 def test_evaluate_with_stderr_in_a_file_writes_progress_lines(environment, tmp_path: Path) -> None:  # noqa: F811
     env, _, corpus = environment
     check_quiet(evaluate_log(env, str(corpus), tmp_path / "log"))

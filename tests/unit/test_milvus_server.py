@@ -56,6 +56,7 @@ def _json(run_cli: Callable, *argv: str) -> object:
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow  # a Milvus server process and five CLI processes: about 16 s of the fast tier's 5 minutes
 def test_cli_commands_through_a_server_equal_the_memory_engine(milvus_server: MilvusServer, small_corpus: Path,
                                                                 tiny_settings: Path, run_cli: Callable,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
