@@ -139,6 +139,22 @@ def test_a_server_sets_torch_threads_to_cores_per_slot(monkeypatch: pytest.Monke
         torch.set_num_threads(before)
 
 
+class ThreadWatcher(Admission):
+    """An admission (one slot) that records torch's thread count inside each admitted call in `seen`."""
+
+    def __init__(self, seen: list[int]) -> None:
+        super().__init__(slots=1)
+        self.seen = seen
+
+    @contextmanager
+    def admit(self, kind="interactive", notice=None, threads=None):  # type: ignore[override]
+        import torch
+
+        with super().admit(kind, notice, threads):
+            self.seen.append(torch.get_num_threads())
+            yield
+
+
 def test_a_query_runs_on_one_thread_and_the_next_call_gets_the_server_share_back(monkeypatch: pytest.MonkeyPatch,
                                                                                  tiny_splade_dir: Path) -> None:
     """A SPLADE query asks for QUERY_THREADS (memory-bound: module docstring); a batch after it runs with
@@ -148,17 +164,9 @@ def test_a_query_runs_on_one_thread_and_the_next_call_gets_the_server_share_back
     from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
     seen: list[int] = []
-
-    class Watching(Admission):
-        @contextmanager
-        def admit(self, kind="interactive", notice=None, threads=None):  # type: ignore[override]
-            with super().admit(kind, notice, threads):
-                seen.append(torch.get_num_threads())
-                yield
-
     before = torch.get_num_threads()
     monkeypatch.setattr(admission_module, "available_cores", lambda: 2)
-    monkeypatch.setattr(admission_module, "_ADMISSION", Watching(slots=1))
+    monkeypatch.setattr(admission_module, "_ADMISSION", ThreadWatcher(seen))
     admission_module.serve()
     encoder = SpladeEncoder(load_mlm(str(tiny_splade_dir), allow_download=False), precision="fp32")
     try:
@@ -178,17 +186,9 @@ def test_outside_a_server_a_query_takes_one_thread_for_its_call_only(monkeypatch
     from splade_demo.retrieval.splade_encoder import SpladeEncoder
 
     seen: list[int] = []
-
-    class Watching(Admission):
-        @contextmanager
-        def admit(self, kind="interactive", notice=None, threads=None):  # type: ignore[override]
-            with super().admit(kind, notice, threads):
-                seen.append(torch.get_num_threads())
-                yield
-
     before = torch.get_num_threads()
     torch.set_num_threads(2)
-    monkeypatch.setattr(admission_module, "_ADMISSION", Watching(slots=1))
+    monkeypatch.setattr(admission_module, "_ADMISSION", ThreadWatcher(seen))
     encoder = SpladeEncoder(load_mlm(str(tiny_splade_dir), allow_download=False), precision="fp32")
     try:
         encoder.encode_query("free unused memory")
