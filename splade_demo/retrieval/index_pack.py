@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +118,7 @@ def write_pack(path: Path, matrix: sparse.csr_matrix, n_tokens: np.ndarray, trun
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         save_file(tensors, str(tmp), metadata={"manifest": json.dumps(full, sort_keys=True)})
+        os.chmod(tmp, 0o644)  # safetensors writes 0600: a pack is copied to servers and read by other users
         tmp.replace(path)
     except Exception as exc:  # noqa: BLE001 - safetensors' writer reports a full disk in its own error type
         if disk_full(exc) is None:

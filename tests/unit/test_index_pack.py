@@ -62,6 +62,11 @@ def test_a_pack_is_one_safetensors_file_with_its_manifest(pack: Path, tiny_corpu
     assert not pack.read_bytes().startswith(b"\x80")  # not a pickle
 
 
+@pytest.mark.skipif(os.name == "nt", reason="Windows files have no POSIX permission bits")
+def test_a_pack_is_readable_by_everyone_like_any_shipped_file(pack: Path) -> None:
+    assert pack.stat().st_mode & 0o777 == 0o644  # safetensors alone would leave it 0600
+
+
 def test_a_pack_built_on_one_machine_is_used_on_another(pack: Path, model_copy: Path, tiny_corpus_path: Path,
                                                         tmp_path: Path) -> None:
     """The same model files elsewhere, other mtimes, an empty cache: the pack is used and equals a local build."""
