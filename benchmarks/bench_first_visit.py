@@ -46,8 +46,6 @@ def main() -> None:
     parser.add_argument("--models", choices=["tiny", "bert-base"], default="bert-base")
     parser.add_argument("--pack", default=None, help="an index pack for the server (default: none)")
     parser.add_argument("--cold-glove", action="store_true", help="do not convert the GloVe vectors into the cache first")
-    parser.add_argument("--no-early-evaluation", action="store_true",
-                        help="page 5's evaluation only when the page is opened (SPLADE_DEMO_EARLY_EVALUATION=0)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -61,15 +59,13 @@ def main() -> None:
         splade, mlm = str(common.random_bert_base_dir("splade")), str(common.random_bert_base_dir("mlm"))
     print(f"models: {args.models}, precision {DEFAULT_PRECISION}, corpus demo, no index cached, "
           f"{'index pack ' + args.pack if args.pack else 'no index pack'}, "
-          f"{'GloVe not converted yet' if args.cold_glove else 'GloVe converted in the cache'}, "
-          f"page 5's evaluation {'when opened' if args.no_early_evaluation else 'early (once the index is ready)'}")
+          f"{'GloVe not converted yet' if args.cold_glove else 'GloVe converted in the cache'}")
     with tempfile.TemporaryDirectory() as cache, sync_playwright() as playwright:
         if not args.cold_glove:
             load_vectors(DEFAULT_GLOVE, Path(cache))  # "models cached": only the index is missing
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "SPLADE_DEMO_SPLADE_MODEL": splade, "SPLADE_DEMO_MLM_MODEL": mlm,
                "SPLADE_DEMO_CACHE": cache, "SPLADE_DEMO_CORPUS": "demo", "PYTHONUNBUFFERED": "1",
-               "SPLADE_DEMO_INDEX_PACK": str(Path(args.pack).resolve()) if args.pack else str(Path(cache) / "no-packs"),
-               "SPLADE_DEMO_EARLY_EVALUATION": "0" if args.no_early_evaluation else "1"}
+               "SPLADE_DEMO_INDEX_PACK": str(Path(args.pack).resolve()) if args.pack else str(Path(cache) / "no-packs")}
         browser = playwright.chromium.launch(executable_path=str(launcher.CHROMIUM), headless=True,
                                              args=launcher.CHROMIUM_ARGS)
         log = Path(cache) / "streamlit.log"

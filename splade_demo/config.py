@@ -99,12 +99,6 @@ def load_settings() -> Settings:
     )
 
 
-def early_evaluation_enabled() -> bool:
-    """SPLADE_DEMO_EARLY_EVALUATION: `0` keeps page 5's evaluation for when the page is opened (the tests set it);
-    by default it starts in the background once the SPLADE index is ready (`retrieval.early_evaluation`)."""
-    return os.environ.get("SPLADE_DEMO_EARLY_EVALUATION", "").strip() != "0"
-
-
 def index_pack_source() -> str:
     """SPLADE_DEMO_INDEX_PACK: a pack file, a folder of packs, or hf://datasets/OWNER/NAME/FILE (default corpus/packs/).
 

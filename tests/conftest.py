@@ -36,12 +36,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def offline_hub_and_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """No test reaches a model hub; every test run gets its own cache folder; page 5's evaluation waits for the page
-    (an early one, in the background, would run on in later tests: tests/app/test_page5_early_evaluation.py turns it on)."""
+    """No test reaches a model hub; every test run gets its own cache folder."""
     cache = tmp_path_factory.mktemp("splade_demo_cache")
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["SPLADE_DEMO_CACHE"] = str(cache)
-    os.environ["SPLADE_DEMO_EARLY_EVALUATION"] = "0"
     return cache
 
 

@@ -8,7 +8,7 @@ are `st.cache_data`. torch and gensim are imported only when a page first needs 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -28,39 +28,15 @@ if TYPE_CHECKING:
     from splade_demo.retrieval.pipeline import IndexBuild, SpladeEncoder, SpladeEncoding
 
 
-T = TypeVar("T")
-
-
-def loaded_with_spinner(once: Once[T], text: str) -> T:
-    """`once`'s value; a spinner with `text` while it loads (Streamlit shows it after half a second).
-
-    Loaders are `Once` objects held by `st.cache_resource`, so that work outside a script run (page 5's evaluation
-    in the background, `cached_pipeline`) shares the same corpus, indexes and models without calling Streamlit."""
-    if once.loaded:
-        return once.get()
-    with st.spinner(text):
-        return once.get()
-
-
 # -- the corpus and the labelled queries ------------------------------------------------------
+@st.cache_resource(show_spinner="Loading the corpus…")
 def corpus_resource(spec: str) -> Corpus:
-    """The corpus shared by every session. Raises CorpusError."""
-    return loaded_with_spinner(corpus_once(spec), "Loading the corpus…")
+    return load_corpus(spec)
 
 
-@st.cache_resource(show_spinner=False)
-def corpus_once(spec: str) -> Once[Corpus]:
-    return Once(lambda: load_corpus(spec))
-
-
+@st.cache_resource(show_spinner="Indexing the corpus for BM25…")
 def bm25_resource(spec: str) -> BM25Index:
-    """The corpus's BM25 index shared by every session. Raises CorpusError."""
-    return loaded_with_spinner(bm25_once(spec), "Indexing the corpus for BM25…")
-
-
-@st.cache_resource(show_spinner=False)
-def bm25_once(spec: str) -> Once[BM25Index]:
-    return Once(lambda: BM25Index(corpus_once(spec).get()))
+    return BM25Index(corpus_resource(spec))
 
 
 @st.cache_resource(show_spinner=False)
@@ -94,7 +70,8 @@ def mlm_resource(name: str) -> LoadedMLM:
 
 
 def _mlm_loaded(name: str) -> LoadedMLM:
-    return loaded_with_spinner(mlm_once(name), "Loading the model (first use only)…")
+    with st.spinner("Loading the model (first use only)…"):  # shown only if it takes more than half a second
+        return mlm_once(name).get()
 
 
 @st.cache_resource(show_spinner=False)
@@ -120,16 +97,13 @@ def fill_mask_word(model_name: str, text: str, word: str, k: int) -> MaskedPosit
 
 
 # -- static vectors ---------------------------------------------------------------------------
+@st.cache_resource(show_spinner="Loading GloVe vectors…")
 def glove_loaded(name: str, cache_dir: str) -> "LoadedVectors":
     """The static vectors with what was loaded and any fallback notice (shared, never mutated)."""
-    return loaded_with_spinner(glove_once(name, cache_dir), "Loading GloVe vectors…")
+    return load_vectors_report(name, Path(cache_dir))
 
 
-@st.cache_resource(show_spinner=False)
-def glove_once(name: str, cache_dir: str) -> Once["LoadedVectors"]:
-    return Once(lambda: load_vectors_report(name, Path(cache_dir)))
-
-
+@st.cache_resource(show_spinner="Loading GloVe vectors…")
 def glove_resource(name: str, cache_dir: str) -> "KeyedVectors":
     """The static vectors (GloVe) shared by every session: memory-mapped, norms filled, never mutated.
 
@@ -158,11 +132,12 @@ def splade_encoder_resource(model_name: str, precision: str) -> "SpladeEncoder":
 
 
 def _splade_encoder_loaded(model_name: str, precision: str) -> "SpladeEncoder":
-    return loaded_with_spinner(splade_encoder_once(model_name, precision), "Loading the SPLADE model (first use only)…")
+    with st.spinner("Loading the SPLADE model (first use only)…"):  # shown only if it takes more than half a second
+        return _splade_encoder_once(model_name, precision).get()
 
 
 @st.cache_resource(show_spinner=False)
-def splade_encoder_once(model_name: str, precision: str) -> Once["SpladeEncoder"]:
+def _splade_encoder_once(model_name: str, precision: str) -> Once["SpladeEncoder"]:
     """The encoder, loaded by the first page or index build that needs it (the build's thread calls `get`).
 
     fp32 uses the fill-mask model of the same name as it is. int8 and bf16 load the model for themselves and keep
@@ -190,5 +165,5 @@ def splade_index_build(model_name: str, precision: str, corpus_spec: str, cache_
 
     Its thread loads the encoder (`_splade_encoder_once`, shared with the pages) and builds or loads the index.
     Raises CorpusError."""
-    return index_build(splade_encoder_once(model_name, precision).get, corpus_resource(corpus_spec), Path(cache_dir),
+    return index_build(_splade_encoder_once(model_name, precision).get, corpus_resource(corpus_spec), Path(cache_dir),
                        model_name, precision)

@@ -32,11 +32,6 @@ class ResultStore(Generic[V]):
         with self._lock:
             return key in self._values
 
-    def computing(self, key: Hashable) -> bool:
-        """Is `key` being computed now (by another session or a background thread)?"""
-        with self._lock:
-            return key in self._computing and key not in self._values
-
     def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
         """The stored value of `key`, or `compute()` stored under it (a failure stores nothing)."""
         with self._lock:

@@ -18,7 +18,6 @@ from splade_demo.app.state import (
     current_settings,
     get_query,
 )
-from splade_demo.app.cached_pipeline import evaluate_early
 from splade_demo.app.progress import index_status_line
 from splade_demo.config import PRECISIONS, Settings, load_settings, public_mode
 from splade_demo.data.corpus import CorpusError
@@ -150,10 +149,6 @@ def _render_index_status(settings: Settings) -> None:
                    "`python -m splade_demo index --engine …`.")
         return
     index_status_line(settings)
-    try:
-        evaluate_early(settings)  # page 5's evaluation, in the background once the index is ready
-    except CorpusError:  # the pages say so
-        pass
 
 
 def _render_model_status(settings: Settings) -> None:

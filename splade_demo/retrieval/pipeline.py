@@ -19,12 +19,11 @@ from typing import TYPE_CHECKING, Callable, Literal, Mapping, Sequence, get_args
 import numpy as np
 
 from splade_demo.config import Settings
-from splade_demo.data.corpus import Corpus, LabelledQuery, load_corpus
+from splade_demo.data.corpus import Corpus, load_corpus
 from splade_demo.models.glove_vectors import load_vectors
 from splade_demo.models.loading import LoadedMLM, load_mlm
 from splade_demo.once import Once
 from splade_demo.retrieval.analyzer import analyze, analyze_tokens
-from splade_demo.retrieval.early_evaluation import evaluate_when_ready
 from splade_demo.retrieval.bm25 import BM25Index, TermContribution
 from splade_demo.retrieval.engines import Engine, EngineError, NotAvailable, parse_engine_spec
 from splade_demo.retrieval.engines.memory import MemoryEngine
@@ -47,8 +46,8 @@ if TYPE_CHECKING:
 # modules (BuildStatus, IndexBuild, SpladeEncoder, SpladeEncoding, SpladeIndex) are re-exported for type checking.
 __all__ = ["ADDED", "BM25Index", "COMPARED", "EVAL_DEPTH", "Engine", "EngineError", "FUSION_DEPTH", "Hit", "METHODS",
            "MemoryEngine", "NotAvailable", "Pipeline", "QueryResult", "RAISED", "Sources", "TermContribution",
-           "analyze", "analyze_tokens", "evaluate", "evaluate_when_ready", "index_build", "load_or_build_index",
-           "neighbours", "pages_in_order", "parse_engine_spec", "splade_encoder", "summary_rows"]
+           "analyze", "analyze_tokens", "evaluate", "index_build", "load_or_build_index", "neighbours",
+           "pages_in_order", "parse_engine_spec", "splade_encoder", "summary_rows"]
 
 Method = Literal["bm25", "glove-bm25", "splade", "hybrid"]
 METHODS: tuple[str, ...] = get_args(Method)
@@ -247,9 +246,3 @@ class Pipeline:
         except Exception:  # noqa: BLE001 - a component that cannot load (GloVe vectors): the method is left out
             return False
         return True
-
-    def evaluate_supported(self, queries: Sequence[LabelledQuery],
-                           on_progress: Callable[[int, int], None] | None = None) -> dict[str, list[QueryResult]]:
-        """Every method this pipeline can rank by, over the labelled `queries` at EVAL_DEPTH (page 5's evidence)."""
-        methods = [m for m in METHODS if self.supports(m)]
-        return evaluate(queries, self.ranker(methods, EVAL_DEPTH), on_progress=on_progress)

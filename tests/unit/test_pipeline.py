@@ -112,27 +112,6 @@ def test_the_results_store_computes_each_key_once_and_keeps_a_bounded_number() -
     assert len(store) == 2 and "b" not in store and "a" in store and "c" in store
 
 
-def test_a_key_is_computing_only_while_its_computation_runs() -> None:
-    store: ResultStore[int] = ResultStore(max_entries=2)
-    inside, release = threading.Event(), threading.Event()
-    seen: list[bool] = []
-
-    def watched() -> int:
-        seen.append(store.computing("a"))
-        inside.set()
-        release.wait(30)
-        return 1
-
-    assert not store.computing("a")
-    thread = threading.Thread(target=store.get_or_compute, args=("a", watched))
-    thread.start()
-    inside.wait(30)
-    assert store.computing("a") and not store.computing("b")  # what page 5 asks before it waits under a spinner
-    release.set()
-    thread.join(30)
-    assert seen == [True] and not store.computing("a") and "a" in store
-
-
 def test_a_failed_computation_stores_nothing() -> None:
     store: ResultStore[int] = ResultStore(max_entries=2)
     with pytest.raises(RuntimeError):
