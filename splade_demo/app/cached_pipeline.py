@@ -21,7 +21,6 @@ from splade_demo.app.results import ResultStore
 from splade_demo.config import Settings
 from splade_demo.retrieval.pipeline import (
     EVAL_DEPTH,
-    METHODS,
     EngineError,
     Pipeline,
     QueryResult,
@@ -91,11 +90,10 @@ def evaluation_resource(settings: Settings) -> dict[str, list[QueryResult]]:
         pipeline = pipeline_resource(settings)
         pipeline.sources.encoder()  # the model and the index load (with their own messages) before the bar
         pipeline.splade_ready(wait=True)
-        methods = [m for m in METHODS if pipeline.supports(m)]
         queries = queries_resource()
         bar = st.progress(0.0, text=f"Evaluating {len(queries)} labelled queries (first time only)…")
-        results = evaluate(
-            queries, pipeline.ranker(methods, EVAL_DEPTH),
+        results = pipeline.evaluate_supported(
+            queries,
             on_progress=lambda done, total: bar.progress(done / total, text=f"Evaluated {done} of {total} queries…"),
         )
         bar.empty()

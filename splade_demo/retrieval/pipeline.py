@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, Literal, Mapping, Sequence, get_args
 import numpy as np
 
 from splade_demo.config import Settings
-from splade_demo.data.corpus import Corpus, load_corpus
+from splade_demo.data.corpus import Corpus, LabelledQuery, load_corpus
 from splade_demo.models.glove_vectors import load_vectors
 from splade_demo.models.loading import LoadedMLM, load_mlm
 from splade_demo.once import Once
@@ -246,3 +246,9 @@ class Pipeline:
         except Exception:  # noqa: BLE001 - a component that cannot load (GloVe vectors): the method is left out
             return False
         return True
+
+    def evaluate_supported(self, queries: Sequence[LabelledQuery],
+                           on_progress: Callable[[int, int], None] | None = None) -> dict[str, list[QueryResult]]:
+        """Every method this pipeline can rank by, over the labelled `queries` at EVAL_DEPTH (page 5's evidence)."""
+        methods = [m for m in METHODS if self.supports(m)]
+        return evaluate(queries, self.ranker(methods, EVAL_DEPTH), on_progress=on_progress)

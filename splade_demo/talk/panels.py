@@ -36,9 +36,9 @@ from splade_demo.figures.glove import neighbour_panels
 from splade_demo.figures.splade import activation_heatmap, term_weight_bars
 from splade_demo.models.glove_vectors import VectorsUnavailable
 from splade_demo.models.hub_download import ModelUnavailable
-from splade_demo.retrieval.evaluation import EVAL_DEPTH, evaluate, summary_rows
+from splade_demo.retrieval.evaluation import EVAL_DEPTH, summary_rows
 from splade_demo.retrieval.neighbours import neighbours
-from splade_demo.retrieval.pipeline import COMPARED, METHODS, EngineError, Pipeline
+from splade_demo.retrieval.pipeline import COMPARED, EngineError, Pipeline
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -192,8 +192,7 @@ class TalkData:
         if self.sources.evaluation is not None:
             return self.sources.evaluation()
         self.index_ready()
-        methods = [m for m in METHODS if self.pipeline.supports(m)]
-        return evaluate(self.sources.queries(), self.pipeline.ranker(methods, EVAL_DEPTH))
+        return self.pipeline.evaluate_supported(self.sources.queries())
 
 
 # -- page 1 -----------------------------------------------------------------------------------
