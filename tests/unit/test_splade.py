@@ -18,7 +18,7 @@ import torch
 
 from splade_demo.models.loading import LoadedMLM, load_mlm
 from splade_demo.explain.splade_view import position_term_grid, shared_terms, term_weights
-from splade_demo.models.quantize import bf16_copy, bf16_is_native, quantized_copy
+from splade_demo.models.quantize import bf16_copy, bf16_is_native, dynamic_int8_linear, quantized_copy
 from splade_demo.retrieval.sparse_terms import is_special_or_piece
 from splade_demo.retrieval.splade_encoder import (SpladeEncoder, max_over_positions, plan_batches, splade_max_pool,
                                                   splade_max_pool_per_text)
@@ -214,6 +214,25 @@ def test_int8_copy_is_what_torch_quantize_dynamic_makes(loaded: LoadedMLM) -> No
             assert torch.equal(quantized_copy(loaded.model, share_tensors).eval()(**batch).logits, expected)
         # share_tensors=False gave back the pages of the fp32 weights: read again, from the file, they are unchanged.
         assert torch.equal(loaded.model(**batch).logits, fp32_before)
+
+
+def test_each_int8_layer_packs_what_from_float_packs(loaded: LoadedMLM) -> None:
+    """`dynamic_int8_linear` skips from_float's full-size placeholder, not any of its work on the weights."""
+    qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
+    layers = [m for m in loaded.model.modules() if type(m) is torch.nn.Linear]
+    assert len(layers) > 10  # every encoder layer's four, the head's transform and the vocabulary decoder
+    for layer in layers:
+        ours = dynamic_int8_linear(layer, qconfig)
+        twin = copy.copy(layer)  # the same tensors; the qconfig from_float asks for goes on the copy only
+        twin.qconfig = qconfig
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = torch.ao.nn.quantized.dynamic.Linear.from_float(twin)
+        (weight, bias), (expected_weight, expected_bias) = ours._weight_bias(), theirs._weight_bias()
+        assert torch.equal(weight.int_repr(), expected_weight.int_repr())
+        assert torch.equal(weight.q_per_channel_scales(), expected_weight.q_per_channel_scales())
+        assert torch.equal(weight.q_per_channel_zero_points(), expected_weight.q_per_channel_zero_points())
+        assert torch.equal(bias, expected_bias) and repr(ours) == repr(theirs)
 
 
 def test_int8_query_is_close_to_fp32_and_differs(encoder: SpladeEncoder, loaded: LoadedMLM) -> None:
