@@ -13,12 +13,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from splade_demo.cli import use_utf8_streams
 from tests.conftest import REPO_ROOT
 
 TITLE = "Arrows → and λ-calculus ✓ 東京"
 
 
+@pytest.mark.slow  # two whole CLI processes (about 10 s): run by `python -m pytest`
 def test_output_to_a_cp1252_file_is_utf8(tmp_path: Path) -> None:
     corpus = tmp_path / "unicode.jsonl"
     corpus.write_text(json.dumps({"id": "u#1", "source": "unicode/page", "title": TITLE, "section": "",
