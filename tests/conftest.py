@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = Path(str(item.path)).relative_to(REPO_ROOT / "tests").parts[0]
         if tier in TIERS:
             item.add_marker(tier)
-        if tier in SLOW_TIERS:
+        if tier in SLOW_TIERS or item.get_closest_marker("process"):
             item.add_marker("slow")
 
 

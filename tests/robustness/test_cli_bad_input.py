@@ -114,7 +114,7 @@ def test_every_bad_input_through_every_command(cli_env: Path, capfd: pytest.Capt
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.slow  # a fresh process per case (about 33 s): the in-process test above is the fast tier's
+@pytest.mark.process  # a fresh process per case (about 33 s): the in-process test above is the fast tier's
 @pytest.mark.parametrize(
     ("command", "name"),
     [("search bm25", "emoji mixed"), ("search bm25", "empty"), ("encode", "script tag"),
@@ -131,7 +131,7 @@ def test_the_real_entry_point(cli_env: Path, tiny_splade_dir: Path, command: str
     assert problem is None, f"{command} / {name}: {problem}"
 
 
-@pytest.mark.slow  # a fresh process per case: run by `python -m pytest`
+@pytest.mark.process  # a fresh process per case
 @pytest.mark.skipif(sys.platform == "win32", reason="Windows hands programs their arguments as UTF-16 text: "
                     "no undecodable bytes, and subprocess takes no bytes arguments there")
 @pytest.mark.parametrize("command", ["search bm25", "encode", "fill-mask", "neighbours"])

@@ -76,7 +76,7 @@ def free_loopback_port() -> int:
         return s.getsockname()[1]  # closed again on return: connections to it are refused
 
 
-@pytest.mark.slow  # every page in a fresh interpreter with no model anywhere (about 23 s): run by `python -m pytest`
+@pytest.mark.process  # every page in a fresh interpreter with no model anywhere (about 23 s)
 @pytest.mark.parametrize("how", ["HF_HUB_OFFLINE=1", "hub unreachable"])
 def test_offline_with_nothing_cached(how: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SPLADE_DEMO_", "HF_", "TRANSFORMERS_"))}

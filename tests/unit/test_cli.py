@@ -40,7 +40,7 @@ def test_evaluate_with_an_external_queries_file(tmp_path: Path, tiny_corpus_path
     assert report["bm25"]["RR"] == pytest.approx(0.5)
 
 
-@pytest.mark.slow  # a process per query (about 21 s); in-process, robustness/test_cli_bad_input.py tries these and more
+@pytest.mark.process  # a process per query (about 21 s); in-process, robustness/test_cli_bad_input.py tries these and more
 @pytest.mark.parametrize(
     "query",
     ["", "   ", "word " * 5000, "🐍 python 🐍", "<script>alert(1)</script>", "[MASK] memory", "\u202eevil", "\x07\x1b[31mred"],

@@ -21,7 +21,7 @@ from tests.conftest import REPO_ROOT
 TITLE = "Arrows → and λ-calculus ✓ 東京"
 
 
-@pytest.mark.slow  # two whole CLI processes (about 10 s): run by `python -m pytest`
+@pytest.mark.process  # two whole CLI processes (about 10 s)
 def test_output_to_a_cp1252_file_is_utf8(tmp_path: Path) -> None:
     corpus = tmp_path / "unicode.jsonl"
     corpus.write_text(json.dumps({"id": "u#1", "source": "unicode/page", "title": TITLE, "section": "",
