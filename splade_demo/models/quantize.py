@@ -58,7 +58,7 @@ def _quantize_linear_layers(model: torch.nn.Module, release: Releaser | None) ->
 
 def dynamic_int8_linear(layer: torch.nn.Linear, qconfig: torch.ao.quantization.QConfig) -> torch.nn.Module:
     """`torch.ao.nn.quantized.dynamic.Linear.from_float(layer)` with `qconfig`'s weight observer: the same int8
-    weights, scales and packed parameters (tests/unit/test_quantize.py), made about 20 % faster.
+    weights, scales and packed parameters (tests/unit/test_splade.py), made about 20 % faster.
 
     `from_float` builds its module at full size first, which packs a zero weight of the layer's shape for fbgemm
     (as costly as packing the real one: the 30,522 x 768 vocabulary head twice); here the placeholder is 1 x 1."""
