@@ -24,7 +24,7 @@ import numpy as np
 
 from tests.conftest import REPO_ROOT
 
-PASSAGES = 160
+PASSAGES = 640  # 40 batches: after the second checkpoint, seconds of work are left for the signal to land in
 EXIT_BOUND_S = 10
 BATCH_BOUND_S = 300
 BAD_LINES = ("terminate called", "Traceback", "Aborted", "core dumped", "Fatal Python error")
