@@ -25,7 +25,7 @@ import numpy as np
 from tests.conftest import REPO_ROOT
 
 PASSAGES = 640  # 40 batches: after the second checkpoint, seconds of work are left for the signal to land in
-EXIT_BOUND_S = 10
+EXIT_BOUND_S = 60  # a bound, not a speed check: the batch in flight finishes first (1.4 s idle here; over 10 s once in a loaded CI run)
 BATCH_BOUND_S = 300
 BAD_LINES = ("terminate called", "Traceback", "Aborted", "core dumped", "Fatal Python error")
 
