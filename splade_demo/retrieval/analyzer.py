@@ -2,12 +2,14 @@
 
 Choices: tokens are runs of letters and digits (identifiers such as `tp_alloc` stay whole,
 `gc.collect` gives `gc` and `collect`); stop words are NLTK's English list; stems come from
-the Snowball English (Porter2) stemmer, the one Lucene's EnglishAnalyzer family uses.
+the Snowball English (Porter2) stemmer, the one Lucene's EnglishAnalyzer family uses. snowballstemmer runs it
+compiled (PyStemmer, libstemmer_c) where that is installed, else as pure Python: the same stems, ~20x apart in speed.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -32,7 +34,7 @@ STOP_WORDS: frozenset[str] = frozenset(
     """.split()
 )
 
-_STEMMER = snowballstemmer.stemmer("english")
+_THREAD_STATE = threading.local()  # a stemmer keeps its state in the object: one per thread (PyStemmer's docs)
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,10 @@ def tokenize(text: str) -> list[str]:
 @lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     """The Snowball English stem of one lower-cased word."""
-    return _STEMMER.stemWord(word)
+    stemmer = getattr(_THREAD_STATE, "stemmer", None)
+    if stemmer is None:
+        stemmer = _THREAD_STATE.stemmer = snowballstemmer.stemmer("english")
+    return stemmer.stemWord(word)
 
 
 def analyze_tokens(text: str) -> list[AnalyzedToken]:
