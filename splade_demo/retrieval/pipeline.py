@@ -11,7 +11,7 @@ re-exports below.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Callable, Literal, Mapping, Sequence, get_args
@@ -68,7 +68,7 @@ def hybrid_hits(bm25: list[Hit], splade: list[Hit], k: int) -> list[Hit]:
     """Reciprocal rank fusion (k = 60) of two rankings by passage id, each cut at FUSION_DEPTH by the caller."""
     by_id = {hit.id: hit for hit in [*splade, *bm25]}
     fused = reciprocal_rank_fusion([[h.id for h in bm25], [h.id for h in splade]])
-    return [replace(by_id[doc_id], rank=rank, score=score) for rank, (doc_id, score) in enumerate(fused[:k], start=1)]
+    return [by_id[doc_id].at(rank, score) for rank, (doc_id, score) in enumerate(fused[:k], start=1)]
 
 
 def _splade_modules() -> tuple[ModuleType, ModuleType, ModuleType, ModuleType]:

@@ -22,6 +22,12 @@ class Hit:
     url: str
     score: float
 
+    def at(self, rank: int, score: float | None = None) -> "Hit":
+        """The same passage at another rank (and score): `dataclasses.replace`'s result, without its field walk
+        (page 5's evaluation re-ranks thousands of hits)."""
+        return Hit(rank, self.index, self.id, self.source, self.title, self.section, self.url,
+                   self.score if score is None else score)
+
     def as_contract(self) -> dict[str, object]:
         """The CLI's `search` record: rank, id, source, title, score."""
         return {"rank": self.rank, "id": self.id, "source": self.source, "title": self.title, "score": self.score}
@@ -35,13 +41,14 @@ def top_k(scores: np.ndarray, corpus: Corpus, k: int, keep_zero: bool = False) -
         return []
     candidates = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
     order = candidates[np.lexsort((candidates, -scores[candidates]))]
+    ranked = scores[order]
+    if not keep_zero:
+        ends = np.flatnonzero(ranked <= 0.0)  # scores fall along `order`: cut at the first one that is not positive
+        order, ranked = (order[: ends[0]], ranked[: ends[0]]) if ends.size else (order, ranked)
     hits: list[Hit] = []
-    for index in order:
-        score = float(scores[index])
-        if score <= 0.0 and not keep_zero:
-            break
-        p = corpus.passages[int(index)]
-        hits.append(Hit(len(hits) + 1, int(index), p.id, p.source, p.title, p.section, p.url, score))
+    for rank, (index, score) in enumerate(zip(order.tolist(), ranked.tolist()), start=1):  # Python ints and floats
+        p = corpus.passages[index]
+        hits.append(Hit(rank, index, p.id, p.source, p.title, p.section, p.url, score))
     return hits
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -25,6 +26,15 @@ def test_top_k_orders_by_score_then_corpus_order_and_drops_zeros() -> None:
     scores = np.array([0.5, 2.0, 0.0, 2.0, 1.0, 0.0])
     assert [h.index for h in top_k(scores, CORPUS, 10)] == [1, 3, 4, 0]
     assert [h.rank for h in top_k(scores, CORPUS, 2)] == [1, 2]
+    assert [h.index for h in top_k(scores, CORPUS, 10, keep_zero=True)] == [1, 3, 4, 0, 2, 5]
+    assert [h.index for h in top_k(np.array([-1.0, 3.0, 0.0, 0.0, 0.0, 0.0]), CORPUS, 6)] == [1]
+    assert all(type(h.index) is int and type(h.score) is float for h in top_k(scores, CORPUS, 10))
+
+
+def test_a_hit_at_another_rank_is_what_dataclasses_replace_gives() -> None:
+    hit = top_k(np.array([0.5, 2.0]), CORPUS, 1)[0]
+    assert hit.at(7) == dataclasses.replace(hit, rank=7)
+    assert hit.at(3, 0.25) == dataclasses.replace(hit, rank=3, score=0.25)
 
 
 def test_pages_in_order_of_first_appearance() -> None:

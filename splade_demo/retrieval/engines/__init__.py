@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Mapping, Protocol, Sequence
 from urllib.parse import urlsplit
@@ -202,4 +202,4 @@ class Engine(Protocol):
 def rerank(hits: Sequence["Hit"], k: int) -> list["Hit"]:
     """Sort by score, ties by corpus position (as `ranking.top_k` does), drop scores <= 0, renumber."""
     ordered = sorted((h for h in hits if h.score > 0.0), key=lambda h: (-h.score, h.index))
-    return [replace(h, rank=rank) for rank, h in enumerate(ordered[:k], start=1)]
+    return [h.at(rank) for rank, h in enumerate(ordered[:k], start=1)]
