@@ -9,8 +9,8 @@ Special tokens ([CLS], [SEP]) are positions like any other, as in naver/splade a
 sentence-transformers' `SpladePooling("max")`. The weights are not probabilities: they are
 log-saturated logits of a head fine-tuned for retrieval, unbounded and not normalised.
 
-`splade_max_pool` is that formula, one line as in naver/splade. Documents use
-`splade_max_pool_per_text`, the same numbers in a cheaper order (pool, then transform).
+`splade_max_pool` is that formula, one line as in naver/splade: the reference the tests hold the cheaper orders to.
+Documents use `splade_max_pool_per_text` (pool, then transform); a query pools the activations it shows.
 
 Queries and documents use the encoder's `precision`, so both sides of the dot product come from
 the same model: fp32 (exact, the model as loaded), bf16 (a copy in bfloat16, only where the CPU has
@@ -252,8 +252,8 @@ class SpladeEncoder:
             n_tokens = len(tokenizer(text, verbose=False)["input_ids"])
             batch = tokenizer([text], truncation=True, max_length=max_length, return_tensors="pt")
             logits = self._logits(batch).float()  # (1, seq, vocab); bf16 -> fp32 is exact
-        vector = splade_max_pool(logits, batch["attention_mask"])[0]
         activations = torch.log1p(torch.relu(logits[0]))  # (seq, vocab), for display
+        vector = max_over_positions(activations)  # `splade_max_pool` of one text: no padding to mask
         ids = [int(i) for i in batch["input_ids"][0]]
         return SpladeEncoding(
             vector=vector.numpy().astype(np.float32, copy=False),
