@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal, get_args
 
+from splade_demo.frozen_imports import import_frozen
+
 Device = Literal["cpu", "cuda", "mps"]
 DEVICES: tuple[str, ...] = get_args(Device)
 DEVICE_CHOICES: tuple[str, ...] = ("auto", *DEVICES)
@@ -51,6 +53,7 @@ class PrecisionChoice:
 
 def cpu_capabilities() -> dict[str, object]:
     """torch's own reading of this CPU (`torch.cpu.get_capabilities()`, cpuinfo under the hood), or {}."""
+    import_frozen("torch")  # usually the process's first torch import: see frozen_imports
     import torch  # lazy: heavy, and only precision/device decisions need it
 
     getter = getattr(torch.cpu, "get_capabilities", None)

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from splade_demo.config import load_cache_dir, public_mode
+from splade_demo.frozen_imports import import_frozen
 from splade_demo.models.catalog import find
 from splade_demo.models.hub_download import (
     HUB_PROBE_TIMEOUT_S,
@@ -170,7 +171,9 @@ def _load_from(location: ModelLocation) -> tuple[Any, Any]:
 
 
 def _load_from_unlocked(location: ModelLocation) -> tuple[Any, Any]:
-    # lazy: transformers takes seconds to import, and BM25 never needs it
+    # lazy: transformers takes seconds to import, and BM25 never needs it. modeling_utils is what every model class
+    # imports (torch.distributed, dynamo, scipy...): imported here, before any model exists (frozen_imports)
+    import_frozen("transformers", "transformers.modeling_utils")
     from transformers import AutoModelForMaskedLM, AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
