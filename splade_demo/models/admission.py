@@ -17,6 +17,12 @@ two threads were 10-30 % faster idle, so it keeps the server's count. Queries ta
 that call only): a query's vector is then summed in the same order in the app, the CLI and `export-talk`, to the
 last bit, whatever the core count.
 
+A server also runs numpy's matrix products on one thread (`one_blas_thread`). They are memory-bound too (a GloVe
+look-up is a 400,000 x 50 matrix times a vector), and OpenBLAS's second thread keeps spinning between calls, on
+the core the browser and the other sessions need: in a traced first visit (BERT-base stand-in, Chromium on the
+same 2 cores), page 5's evaluation of the labelled queries took 5.4-5.8 s with one BLAS thread, 8.3-8.8 s with two.
+The products are the same to the last bit either way (each element is one row's dot product).
+
 A caller that has to wait hears `WaitNotice.waiting(ahead)` first (the app shows "queued behind N requests")
 and `admitted()` once it runs. Admission is re-entrant within a thread. `SPLADE_DEMO_MODEL_SLOTS`: the number
 of slots (`0`: no admission and torch's threads untouched, the behaviour before; for measurements).
@@ -74,6 +80,7 @@ class Admission:
         self._local = threading.local()
         self.torch_threads: int | None = None  # set by serve(); applied lazily (torch is imported by then)
         self.threads_before: int | None = None  # torch's own setting, before the first change
+        self.blas_limited = False  # set by serve(), once
 
     @property
     def enabled(self) -> bool:
@@ -195,7 +202,18 @@ def serve() -> Admission:
     gate = admission()
     if gate.enabled:
         gate.torch_threads = max(1, available_cores() // gate.slots)  # applied by the next admitted call
+        if not gate.blas_limited:
+            gate.blas_limited = True
+            one_blas_thread()
     return gate
+
+
+def one_blas_thread() -> None:
+    """The BLAS libraries loaded in this process (numpy's, scipy's once imported: OpenBLAS or MKL) on one thread
+    from now on (`threadpoolctl`; module docstring). torch's own threads are the admission's business."""
+    from threadpoolctl import threadpool_limits  # lazy: it inspects the loaded libraries
+
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def admit(kind: Kind = "interactive", threads: int | None = None) -> ContextManager[None]:

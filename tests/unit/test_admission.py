@@ -7,6 +7,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from splade_demo.models import admission as admission_module
@@ -137,6 +138,25 @@ def test_a_server_sets_torch_threads_to_cores_per_slot(monkeypatch: pytest.Monke
             assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_server_runs_numpys_blas_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(admission_module, "_ADMISSION", Admission(slots=1))
+    controller = threadpoolctl.ThreadpoolController()
+    before = controller.select(user_api="blas").info()
+    try:
+        admission_module.serve()
+        threads = [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+        assert threads and set(threads) == {1}
+        rng = np.random.default_rng(0)
+        matrix, vector = rng.standard_normal((40_000, 50), dtype=np.float32), rng.standard_normal(50, dtype=np.float32)
+        one = matrix @ vector
+        with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+            np.testing.assert_array_equal(matrix @ vector, one)  # the same products to the last bit
+    finally:
+        for lib in before:
+            threadpoolctl.threadpool_limits(limits={lib["prefix"]: lib["num_threads"]})
 
 
 class ThreadWatcher(Admission):
