@@ -1,6 +1,6 @@
 """First imports of torch and transformers with the cyclic garbage collector paused, then frozen out of its passes.
 
-Importing torch and transformers creates about 370,000 long-lived Python objects (modules, functions, classes and
+Importing torch and transformers creates some 370,000 long-lived Python objects (450,000 frozen in all in a server) (modules, functions, classes and
 their dicts). CPython's collector walks every one of them in each full pass, and while they are being created it
 makes a full pass each time the old generation has grown by a quarter: 7 passes during these imports, about 1 s,
 and more later (Zen 4; benchmarks/README.md). `import_frozen` imports with the collector paused, frees the garbage

@@ -20,7 +20,7 @@ last bit, whatever the core count.
 A server also runs numpy's matrix products on one thread (`one_blas_thread`). They are memory-bound too (a GloVe
 look-up is a 400,000 x 50 matrix times a vector), and OpenBLAS's second thread keeps spinning between calls, on
 the core the browser and the other sessions need: in a traced first visit (BERT-base stand-in, Chromium on the
-same 2 cores), page 5's evaluation of the labelled queries took 5.4-5.8 s with one BLAS thread, 8.3-8.8 s with two.
+same 2 cores), page 5's evaluation of the labelled queries took 4.9-5.8 s with one BLAS thread, 8.3-8.8 s with two.
 The products are the same to the last bit either way (each element is one row's dot product).
 
 A caller that has to wait hears `WaitNotice.waiting(ahead)` first (the app shows "queued behind N requests")
@@ -209,8 +209,8 @@ def serve() -> Admission:
 
 
 def one_blas_thread() -> None:
-    """The BLAS libraries loaded in this process (numpy's, scipy's once imported: OpenBLAS or MKL) on one thread
-    from now on (`threadpoolctl`; module docstring). torch's own threads are the admission's business."""
+    """The BLAS libraries loaded so far (numpy's OpenBLAS or MKL, which the GloVe look-ups use) on one thread from
+    now on (`threadpoolctl`; module docstring). torch's own threads are the admission's business."""
     from threadpoolctl import threadpool_limits  # lazy: it inspects the loaded libraries
 
     threadpool_limits(limits=1, user_api="blas")
