@@ -1,11 +1,11 @@
 """First imports of torch and transformers with the cyclic garbage collector paused, then frozen out of its passes.
 
-Importing torch and transformers creates some 370,000 long-lived Python objects (450,000 frozen in all in a server) (modules, functions, classes and
-their dicts). CPython's collector walks every one of them in each full pass, and while they are being created it
-makes a full pass each time the old generation has grown by a quarter: 7 passes during these imports, about 1 s,
-and more later (Zen 4; benchmarks/README.md). `import_frozen` imports with the collector paused, frees the garbage
-(one full pass), then moves every object alive to the permanent generation (`gc.freeze`, Python 3.7), which later
-passes skip, and resumes collection.
+Importing torch and transformers creates some 370,000 long-lived Python objects (modules, functions, classes and
+their dicts; 450,000 objects are frozen in a server). CPython's collector walks every one of them in each full
+pass, and while they are being created it makes a full pass each time the old generation has grown by a quarter:
+7 passes during these imports, about 1 s, and more later (Zen 4; benchmarks/README.md). `import_frozen` imports
+with the collector paused, frees the garbage (one full pass), then moves every object alive to the permanent
+generation (`gc.freeze`, Python 3.7), which later passes skip, and resumes collection.
 
 Freezing is safe for what stays alive for good. An object frozen while alive is never collected if it later becomes
 cyclic garbage (a loaded model is such a cycle), hence: it acts only when a module is not imported yet, never around
