@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import copy
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Collection
 
 import torch
@@ -49,18 +50,29 @@ def _quantize_linear_layers(model: torch.nn.Module, release: Releaser | None) ->
     does with a per-channel qconfig; `release(weight)` after each.
 
     QUANTIZE_WORKERS layers are quantised at once: each is three torch calls (aminmax, quantize_per_channel,
-    fbgemm's prepack) that release the GIL and run on one core. The layers are swapped in, in order, as they come."""
+    fbgemm's prepack) that release the GIL and run on one core. Only that many are handed out ahead: the layers are
+    swapped in, in order, as they come, and a process that exits mid-copy (Ctrl-C) waits for those few layers only
+    (the pool's threads finish what they were given)."""
     qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
     slots = [(parent, name, child) for parent in list(model.modules()) for name, child in list(parent.named_children())
              if type(child) is torch.nn.Linear]
     with warnings.catch_warnings(), ThreadPoolExecutor(QUANTIZE_WORKERS, thread_name_prefix="int8-copy") as pool:
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
-        int8_layers = pool.map(lambda slot: dynamic_int8_linear(slot[2], qconfig), slots)
-        for (parent, name, child), int8_layer in zip(slots, int8_layers):
-            setattr(parent, name, int8_layer)
+        in_flight: deque[tuple[torch.nn.Module, str, torch.nn.Linear, Future[torch.nn.Module]]] = deque()
+
+        def swap_in_oldest() -> None:
+            parent, name, child, int8_layer = in_flight.popleft()
+            setattr(parent, name, int8_layer.result())
             if release is not None:
                 release(child.weight)
+
+        for parent, name, child in slots:
+            in_flight.append((parent, name, child, pool.submit(dynamic_int8_linear, child, qconfig)))
+            if len(in_flight) == QUANTIZE_WORKERS:
+                swap_in_oldest()
+        while in_flight:
+            swap_in_oldest()
 
 
 def dynamic_int8_linear(layer: torch.nn.Linear, qconfig: torch.ao.quantization.QConfig) -> torch.nn.Module:
