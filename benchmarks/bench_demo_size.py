@@ -3,6 +3,12 @@
     python benchmarks/bench_demo_size.py            # about 2 minutes on 2 cores
     python benchmarks/bench_demo_size.py --full     # and the whole index, built as the app builds it: 2-4 more
     python benchmarks/bench_demo_size.py --variants --n 24   # the CPU variants of issue #22 too
+    python benchmarks/bench_demo_size.py --n 24 --profile    # and where the default path's time goes
+
+`--profile` runs the default path once more under torch's profiler: each operator's share of the time, and the
+matrix products' own rate in multiply-adds per cycle per core (from the model's shapes, the clock and the cores). With
+the kernel libraries held to AVX2 (`ATEN_CPU_CAPABILITY=avx2 FBGEMM_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2
+MKL_ENABLE_INSTRUCTIONS=AVX2`) it shows how far an AVX2-only CPU's int8 kernels are from their ceiling.
 
 Each rate is also given as a fraction of the machine's physical peak at its precision (cores x clock x multiply-adds
 per cycle for the best instructions torch reports / 110M multiply-adds per BERT-base word piece, `_common.py`), and
@@ -93,6 +99,46 @@ def int8_with_engine(loaded: LoadedMLM, max_length: int, engine: str, tokens: in
     return encode
 
 
+# The operators that run the Linear layers and the vocabulary head, per precision path (self time: the kernels).
+MATRIX_PRODUCT_OPS = frozenset({"quantized::linear_dynamic", "aten::addmm", "aten::mm"})
+
+
+def linear_macs_per_word_piece(config: object) -> int:
+    """Multiply-adds per word piece in a BERT encoder's Linear layers and its MLM head (attention's own products,
+    which grow with the length, left out): per layer Q, K, V, output (4 h^2) and the feed-forward pair (2 h i), then
+    the head's transform (h^2) and decoder (h x vocabulary). BERT-base: 109.0M (Devlin et al. 2019, table sizes)."""
+    h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers  # type: ignore[attr-defined]
+    return layers * (4 * h * h + 2 * h * i) + h * h + h * config.vocab_size  # type: ignore[attr-defined]
+
+
+def profile_default(encode: Callable[[list[str]], object], sample: list[str], sample_tokens: int,
+                    macs_per_word_piece: int) -> None:
+    """Print the default path's operators by share of the time (torch profiler, one encode of `sample`) and the
+    matrix products' multiply-adds per cycle per core."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        encode(sample)
+        wall = time.perf_counter() - start
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    print(f"\n   where the default path's time goes ({sample_tokens / wall:,.0f} word pieces/s under the profiler, "
+          f"CPU capability {torch.backends.cpu.get_cpu_capability()}):")
+    for event in events[:6]:
+        print(f"   {event.key:56s} {event.self_cpu_time_total / total:6.1%}")
+    share = sum(e.self_cpu_time_total for e in events if e.key in MATRIX_PRODUCT_OPS) / total
+    clock, source = common.cpu_clock_ghz()
+    cores = min(common.usable_cores(), torch.get_num_threads())
+    rate = sample_tokens * macs_per_word_piece / (wall * share) if share else float("nan")
+    print(f"   matrix products: {share:.1%} of the time, {macs_per_word_piece / 1e6:.1f}M multiply-adds per word "
+          f"piece, {rate / 1e9:.1f} GMAC/s = {rate / (cores * clock * 1e9):.1f} per cycle per core "
+          f"({cores} cores x {clock:.2f} GHz, {source})")
+    if share:
+        print(f"   a build 1.5x as fast needs them {share / (1 / 1.5 - (1 - share)):.2f}x as fast"
+              if share > 1 - 1 / 1.5 else "   a build 1.5x as fast cannot come from the matrix products alone")
+
+
 def precision_of(name: str) -> str:
     return next((p for p in ("int8", "bf16") if f" {p}" in name), "fp32")
 
@@ -106,6 +152,8 @@ def main() -> None:
                         help=f"our precisions to time, comma-separated (default {DEFAULT_PRECISION}, the default)")
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--full", action="store_true", help="also build the whole index at the default precision")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile the default path once: operators' shares, matrix products' MACs/cycle")
     parser.add_argument("--variants", action="store_true",
                         help="also time the CPU variants tried for issue #22 (int8 batch sizes and engines, bf16 batches)")
     args = parser.parse_args()
@@ -147,6 +195,8 @@ def main() -> None:
         print(f"   peak at {precision}: {peak:,.0f} word pieces/s = {how}")
 
     default = next(name for name in rates if name.startswith(f"SpladeEncoder {DEFAULT_PRECISION}"))
+    if args.profile:
+        profile_default(methods[default], sample, sample_tokens, linear_macs_per_word_piece(loaded.model.config))
     rate = rates[default]
     labelled = {page for q in load_queries() for page in q.rel}
     in_labelled = np.array([p.source in labelled for p in corpus.passages])
