@@ -47,8 +47,16 @@ def cli_env(tmp_path_factory: pytest.TempPathFactory, tiny_splade_dir: Path):
         mp.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
         mp.setenv("SPLADE_DEMO_MLM_MODEL", str(tiny_splade_dir))
         mp.setenv("SPLADE_DEMO_CACHE", str(folder / "cache"))
-        # Each module that imported them calls its own name: cache them there.
-        load_mlm, load_vectors = (functools.lru_cache(maxsize=None)(f) for f in (models.load_mlm, glove.load_vectors))
+        # Each module that imported them calls its own name: cache them there. A model is cached by its name alone:
+        # each command passes its own progress callback, which a local folder never calls (an lru_cache keyed on it
+        # loaded the model again on every call: 81 loads). The model is shared safely: an encoder's int8 copy
+        # leaves it untouched (models/quantize.py).
+        loaded_once = functools.lru_cache(maxsize=None)(models.load_mlm)
+
+        def load_mlm(name: str, **_progress: object) -> models.LoadedMLM:
+            return loaded_once(name)
+
+        load_vectors = functools.lru_cache(maxsize=None)(glove.load_vectors)
         for module in (models, pipeline, fill_mask_command):
             mp.setattr(module, "load_mlm", load_mlm)
         for module in (glove, pipeline, neighbours_command):
