@@ -6,8 +6,8 @@ import argparse
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -17,7 +17,6 @@ from splade_demo.models import loading as models
 from splade_demo.config import DEFAULT_MLM_MODEL, DEFAULT_SPLADE_MODEL
 from splade_demo.models.hub_download import Snapshot, point_main_at
 from splade_demo.models.catalog import find
-from tests.conftest import REPO_ROOT
 
 SAFE_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 
@@ -45,13 +44,6 @@ def no_glove(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     monkeypatch.setattr(prefetch, "load_vectors", lambda name, cache_dir: calls.append(name))
     return calls
-
-
-def cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run([sys.executable, "-m", "splade_demo", *argv], capture_output=True, text=True, cwd=REPO_ROOT,
-                          timeout=60, env={**os.environ, **(env or {})})
 
 
 @pytest.mark.parametrize("offline_env", [{"HF_HUB_OFFLINE": "1"},
@@ -149,9 +141,10 @@ def test_local_folders_need_no_download(monkeypatch: pytest.MonkeyPatch, hf_cach
     assert rows[1]["model"] == DEFAULT_SPLADE_MODEL  # the folder used for both models is one row
 
 
-def test_a_missing_folder_setting_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_missing_folder_setting_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                   run_cli: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tmp_path / "nope"))
-    result = cli("prefetch", env={"SPLADE_DEMO_SPLADE_MODEL": str(tmp_path / "nope")})
+    result = run_cli("prefetch")
     assert result.returncode == 2 and result.stderr.startswith("error: the model setting")
     assert "Traceback" not in result.stderr
 

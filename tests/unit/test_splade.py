@@ -6,7 +6,6 @@ import copy
 import gc
 import json
 import subprocess
-import sys
 import warnings
 import weakref
 from pathlib import Path
@@ -22,7 +21,7 @@ from splade_demo.models.quantize import bf16_copy, bf16_is_native, dynamic_int8_
 from splade_demo.retrieval.sparse_terms import is_special_or_piece
 from splade_demo.retrieval.splade_encoder import (SpladeEncoder, max_over_positions, plan_batches, splade_max_pool,
                                                   splade_max_pool_per_text)
-from tests.conftest import REPO_ROOT, TINY_PASSAGES, ProgressRecorder
+from tests.conftest import TINY_PASSAGES, ProgressRecorder
 
 QUERIES = ["python memory management", "free unused objects", "json decode error", "run code in parallel", "gc", "a"]
 LONG_TEXT = " ".join(p["text"] for p in TINY_PASSAGES) * 3  # well over 256 word pieces
@@ -318,9 +317,10 @@ def test_cli_encode_prints_sorted_terms_and_nnz(tiny_splade_dir: Path, monkeypat
 
 
 @pytest.mark.parametrize("args", [["encode", "   "], ["encode", "python", "--top-k", "0"]])
-def test_cli_encode_bad_input_is_one_line(args: list[str], tiny_splade_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_encode_bad_input_is_one_line(args: list[str], tiny_splade_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                         run_cli: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     monkeypatch.setenv("SPLADE_DEMO_SPLADE_MODEL", str(tiny_splade_dir))
-    result = subprocess.run([sys.executable, "-m", "splade_demo", *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    result = run_cli(*args)  # in this process; robustness/test_cli_bad_input.py runs `encode` as a whole process too
     assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
 
 
