@@ -24,6 +24,24 @@ TIERS = ("unit", "app", "robustness", "e2e")
 SLOW_TIERS = ("e2e",)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`-n N`) the workers share the cores: each gets cores // N torch and BLAS threads, as the
+    admission gives a server's slots (models/admission.py). With the libraries' defaults, every worker's OpenMP team
+    wants every core, and each small parallel operation waits for a thread the OS has descheduled: the fast tier
+    took 190 s that way on 2 cores, 135 s with one thread per worker, the same tests passing."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not workers.isdigit():
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from splade_demo.models.admission import available_cores
+
+    threads = max(1, available_cores() // int(workers))
+    torch.set_num_threads(threads)
+    threadpool_limits(limits=threads, user_api="blas")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test with its tier (the folder under tests/); the browser tier is also `slow`."""
     for item in items:
