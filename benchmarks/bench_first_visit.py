@@ -89,6 +89,7 @@ def main() -> None:
                 errors = page1.locator(EXCEPTIONS).count()
                 print(f"   server healthy {healthy:.1f} s; page 1's BM25 chart {drawn:.1f} s after `streamlit run`; "
                       f"{errors} exceptions")
+                print(f"load average at the end: {common.load_average()}")
                 return
             page4 = context.new_page()
             page4.goto(f"{url}/splade?q={quote(QUERY)}", wait_until="domcontentloaded")
